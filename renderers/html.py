@@ -1,0 +1,818 @@
+"""HtmlRenderer: Markdown and HTML to page images through headless Chromium.
+
+The document is laid out once in a multi-column box one page of content tall, so
+Chromium's own fragmentation splits it into pages without cutting a line in half.
+Each column is then captured as one page.
+
+Example:
+    >>> from optical_memory.renderers import HtmlRenderer
+    >>> with HtmlRenderer(preset="dense") as renderer:
+    ...     pages = renderer.render_markdown("# Notes\\n\\n| a | b |\\n|---|---|\\n| 1 | 2 |")
+    >>> pages[0].image.size, pages[0].span
+    ((640, 640), (0, 38))
+
+Spans: each page's ``span`` runs from the first source block that starts on it to
+the first block that starts on the next page. For Markdown a block is any block
+token with a source map (headings, paragraphs, list items, table rows, quotes),
+plus every line of a code block and every source line of a hard-wrapped
+paragraph. For HTML it is the start tag of any block-level element (``p``,
+``div``, ``li``, ``tr``, headings, ...). A page on which no block starts (the
+middle of a very long paragraph) gets an empty span.
+
+Empty input renders one blank page with span ``(0, 0)``.
+
+The page runs with JavaScript disabled and every network request aborted, so
+rendering is offline and untrusted HTML cannot run scripts or fetch anything.
+Images work only as ``data:`` URLs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import os
+import re
+import shutil
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from html import escape
+from html.parser import HTMLParser
+from importlib import resources
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from PIL import Image
+
+from optical_memory.errors import RenderError, UnknownPresetError
+
+from .page import FontSettings, RenderedPage
+from .tiers import Tier, TierLike
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+    from markdown_it.token import Token
+    from playwright.async_api import Browser as AsyncBrowser
+    from playwright.async_api import BrowserContext as AsyncBrowserContext
+    from playwright.async_api import CDPSession as AsyncCDPSession
+    from playwright.async_api import Page as AsyncPage
+    from playwright.async_api import Playwright as AsyncPlaywright
+    from playwright.async_api import Route as AsyncRoute
+    from playwright.sync_api import Browser, BrowserContext, CDPSession, Page, Playwright, Route
+
+__all__ = ["AsyncHtmlRenderer", "HtmlRenderer", "find_chromium"]
+
+CHROMIUM_ENV = "OPTICAL_MEMORY_CHROMIUM"
+_CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
+_CHROMIUM_ARGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--hide-scrollbars",
+)
+_INSTALL_HINT = (
+    "install the extra with `pip install 'optical-memory[html]'` and a browser with "
+    f"`apt install chromium` (or point {CHROMIUM_ENV} at a Chromium executable)"
+)
+_FAMILY = "DejaVu Sans"
+_BLOCK_TAGS = frozenset(
+    "address article aside blockquote caption dd details dialog div dl dt fieldset "
+    "figcaption figure footer form h1 h2 h3 h4 h5 h6 header hgroup hr li main nav ol p "
+    "pre section summary table tr ul".split()
+)
+_NEWLINE = re.compile(r"\r\n?|\n")
+
+# Fills #om-flow, waits for fonts and images, then reports the number of columns
+# (pages), the page each marked block starts on and the text lines on each page.
+_LAYOUT_JS = """
+async ({html, vars, pitch, gap}) => {
+  const root = document.documentElement;
+  for (const [name, value] of Object.entries(vars)) root.style.setProperty(name, value);
+  const flow = document.getElementById("om-flow");
+  flow.innerHTML = html;
+  await document.fonts.ready;
+  await Promise.all(Array.from(flow.querySelectorAll("img"), (i) => i.decode().catch(() => 0)));
+  const pageOf = (rect) => Math.floor(rect.left / pitch);
+  let pages = Math.max(1, Math.round((flow.scrollWidth + gap) / pitch));
+  const blocks = [];
+  for (const el of flow.querySelectorAll("[data-om]")) {
+    const rects = Array.from(el.getClientRects());
+    const first = rects.find((r) => r.height > 0) || rects[0];
+    if (first) blocks.push([Number(el.dataset.om), pageOf(first)]);
+  }
+  const boxes = new Map();
+  const range = document.createRange();
+  const walker = document.createTreeWalker(flow, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    if (!node.data.trim()) continue;
+    range.selectNodeContents(node);
+    for (const r of range.getClientRects()) {
+      if (r.width <= 0 || r.height <= 0) continue;
+      const page = pageOf(r);
+      if (!boxes.has(page)) boxes.set(page, []);
+      boxes.get(page).push([r.top, r.bottom]);
+    }
+  }
+  const lines = [];
+  for (const [page, spans] of boxes) {
+    pages = Math.max(pages, page + 1);
+    spans.sort((a, b) => a[0] - b[0]);
+    let count = 0;
+    let bottom = -Infinity;
+    for (const [top, end] of spans) {
+      if (top >= bottom - 1) count += 1;
+      bottom = Math.max(top >= bottom - 1 ? end : bottom, end);
+    }
+    lines.push([page, count]);
+  }
+  return {pages, blocks, lines};
+}
+"""
+
+
+@dataclass(frozen=True)
+class _Style:
+    """A preset's type: body size in px, line height in ems, margin as a fraction of the side."""
+
+    font_px: float
+    line_height: float
+    margin: float
+
+
+_PRESETS = {
+    "dense": _Style(font_px=7.0, line_height=1.15, margin=0.01),
+    "legible": _Style(font_px=13.0, line_height=1.3, margin=0.02),
+}
+
+
+@dataclass(frozen=True)
+class _Geometry:
+    width: int
+    height: int
+    margin: int
+    tier: Tier | None
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One document to lay out: everything the browser needs, and the source to map back to."""
+
+    source: str
+    kind: str
+    geometry: _Geometry
+    script_args: dict[str, Any]
+    metadata: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    pages: int
+    blocks: list[tuple[int, int]]
+    lines: dict[int, int]
+
+    @classmethod
+    def parse(cls, raw: Any) -> _Layout:
+        return cls(
+            pages=int(raw["pages"]),
+            blocks=[(int(offset), int(page)) for offset, page in raw["blocks"]],
+            lines={int(page): int(count) for page, count in raw["lines"]},
+        )
+
+
+def find_chromium() -> str | None:
+    """Return the Chromium executable HtmlRenderer will launch, or ``None`` for Playwright's own.
+
+    Looks at the ``OPTICAL_MEMORY_CHROMIUM`` environment variable, then for
+    ``chromium``, ``chromium-browser`` and ``google-chrome`` on ``PATH``.
+
+    Raises:
+        RenderError: ``OPTICAL_MEMORY_CHROMIUM`` names a file that does not exist.
+    """
+    configured = os.environ.get(CHROMIUM_ENV, "").strip()
+    if configured:
+        found = shutil.which(configured)
+        if found is None:
+            raise RenderError(f"{CHROMIUM_ENV}={configured!r} is not an executable file")
+        return found
+    for name in _CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found is not None:
+            return found
+    return None
+
+
+def _line_starts(text: str) -> list[int]:
+    """Character offset of the start of each line, splitting as markdown-it does."""
+    return [0, *(match.end() for match in _NEWLINE.finditer(text))]
+
+
+def _line_offset(starts: list[int], line: int, length: int) -> int:
+    return starts[line] if line < len(starts) else length
+
+
+def _markdown() -> MarkdownIt:
+    try:
+        from markdown_it import MarkdownIt
+    except ImportError as exc:
+        raise RenderError(f"Markdown rendering needs markdown-it-py; {_INSTALL_HINT}") from exc
+    md = MarkdownIt("commonmark").enable("table")
+    md.add_render_rule("fence", _render_code)
+    md.add_render_rule("code_block", _render_code)
+    md.add_render_rule("softbreak", _render_break)
+    md.add_render_rule("hardbreak", _render_break)
+    return md
+
+
+def _render_code(
+    renderer: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any
+) -> str:
+    """A code block with each line wrapped in a span that carries its source offset."""
+    token = tokens[idx]
+    offsets: list[int] = token.meta.get("om_lines", [])
+    lines = token.content.split("\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    body = "\n".join(
+        f'<span data-om="{offsets[i]}">{escape(line, quote=False)}</span>'
+        if i < len(offsets)
+        else escape(line, quote=False)
+        for i, line in enumerate(lines)
+    )
+    language = token.info.strip().split(maxsplit=1)[0] if token.info.strip() else ""
+    css_class = f' class="language-{escape(language)}"' if language else ""
+    start = token.meta.get("om_start", "")
+    return f'<pre data-om="{start}"><code{css_class}>{body}\n</code></pre>\n'
+
+
+def _render_break(
+    renderer: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any
+) -> str:
+    """A line break followed by an empty marker for the source line that follows it."""
+    token = tokens[idx]
+    tag = "<br />\n" if token.type == "hardbreak" else "\n"
+    offset = token.meta.get("om_line")
+    return tag if offset is None else f'{tag}<span data-om="{offset}"></span>'
+
+
+def markdown_to_html(text: str) -> str:
+    """Render CommonMark (with tables) to HTML whose blocks carry ``data-om`` source offsets.
+
+    Args:
+        text: Markdown source.
+
+    Returns:
+        HTML in which block elements, code lines and source line breaks carry a
+        ``data-om`` attribute: the character offset in ``text`` where they start.
+
+    Raises:
+        RenderError: markdown-it-py is not installed.
+    """
+    md = _markdown()
+    tokens = md.parse(text)
+    starts = _line_starts(text)
+    length = len(text)
+    for token in tokens:
+        if token.map is None:
+            continue
+        first, last = token.map
+        if token.nesting == 1:
+            token.attrSet("data-om", str(_line_offset(starts, first, length)))
+        elif token.type in ("fence", "code_block"):
+            skip = 1 if token.type == "fence" else 0
+            token.meta["om_start"] = _line_offset(starts, first, length)
+            token.meta["om_lines"] = [
+                _line_offset(starts, line, length) for line in range(first + skip, last)
+            ]
+        elif token.type == "inline" and token.children:
+            line = first
+            for child in token.children:
+                if child.type in ("softbreak", "hardbreak"):
+                    line += 1
+                    child.meta["om_line"] = _line_offset(starts, line, length)
+                elif child.type == "html_inline":
+                    line += child.content.count("\n")
+    return str(md.renderer.render(tokens, md.options, {}))
+
+
+class _BlockTagFinder(HTMLParser):
+    """Collects the offset and name length of every block-level start tag."""
+
+    def __init__(self, starts: list[int]) -> None:
+        super().__init__(convert_charrefs=True)
+        self._starts = starts
+        self.tags: list[tuple[int, int]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _BLOCK_TAGS:
+            line, column = self.getpos()
+            self.tags.append((self._starts[line - 1] + column, len(tag)))
+
+
+def mark_html_blocks(html: str) -> str:
+    """Add a ``data-om`` source offset to every block-level start tag of ``html``.
+
+    Args:
+        html: An HTML fragment or document.
+
+    Returns:
+        The same HTML with `` data-om="N"`` inserted after each block tag's name,
+        where ``N`` is the offset of the tag's ``<`` in ``html``.
+    """
+    finder = _BlockTagFinder([0, *(m.end() for m in re.finditer("\n", html))])
+    finder.feed(html)
+    finder.close()
+    parts: list[str] = []
+    done = 0
+    for offset, name_length in finder.tags:
+        cut = offset + 1 + name_length
+        if html[offset : offset + 1] != "<" or cut < done:
+            continue
+        parts += [html[done:cut], f' data-om="{offset}"']
+        done = cut
+    parts.append(html[done:])
+    return "".join(parts)
+
+
+def _page_spans(layout: _Layout, length: int) -> list[tuple[int, int]]:
+    """Page i shows [first block offset on page >= i, first block offset on page >= i+1)."""
+    count = layout.pages
+    bounds = [length] * (count + 1)
+    for offset, page in layout.blocks:
+        index = min(max(page, 0), count - 1)
+        bounds[index] = min(bounds[index], offset)
+    for index in range(count - 1, 0, -1):
+        bounds[index] = min(bounds[index], bounds[index + 1])
+    bounds[0] = 0
+    return [(bounds[i], bounds[i + 1]) for i in range(count)]
+
+
+def _stylesheet() -> str:
+    return resources.files(__package__ or "optical_memory.renderers").joinpath(
+        "html.css"
+    ).read_text(encoding="utf-8")
+
+
+class _HtmlRendererBase:
+    """Everything HtmlRenderer and AsyncHtmlRenderer share: settings, layout jobs, pages."""
+
+    def __init__(
+        self,
+        preset: str = "legible",
+        *,
+        font_size_px: float | None = None,
+        line_height: float | None = None,
+        device_scale: int = 2,
+        executable_path: str | None = None,
+    ) -> None:
+        style = _PRESETS.get(preset.strip().lower())
+        if style is None:
+            names = ", ".join(_PRESETS)
+            raise UnknownPresetError(f"unknown preset {preset!r}; expected one of: {names}")
+        if font_size_px is not None and font_size_px <= 0:
+            raise ValueError(f"font_size_px must be positive, got {font_size_px!r}")
+        if line_height is not None and line_height <= 0:
+            raise ValueError(f"line_height must be positive, got {line_height!r}")
+        if device_scale < 1:
+            raise ValueError(f"device_scale must be 1 or more, got {device_scale!r}")
+        self.preset = preset
+        self.font_size_px = font_size_px if font_size_px is not None else style.font_px
+        self.line_height = line_height if line_height is not None else style.line_height
+        self.device_scale = device_scale
+        self.executable_path = executable_path
+        self._margin_fraction = style.margin
+        self._shell = (
+            '<!DOCTYPE html><html><head><meta charset="utf-8">'
+            f"<style>{_stylesheet()}</style></head>"
+            '<body><div id="om-flow"></div></body></html>'
+        )
+
+    @property
+    def font(self) -> FontSettings:
+        """The font settings every page of this renderer is drawn with."""
+        return FontSettings(
+            family=_FAMILY,
+            size_px=self.font_size_px,
+            line_pitch=self.line_height,
+            supersample=self.device_scale,
+            columns=1,
+        )
+
+    def _geometry(self, tier: TierLike, size: tuple[int, int] | None) -> _Geometry:
+        if size is None:
+            resolved = Tier.coerce(tier)
+            width, height = resolved.size
+        else:
+            resolved = None
+            width, height = size
+        if width < 16 or height < 16:
+            raise ValueError(f"page size must be at least 16 x 16 pixels, got {width} x {height}")
+        margin = max(1, round(min(width, height) * self._margin_fraction))
+        return _Geometry(width=width, height=height, margin=margin, tier=resolved)
+
+    def _job(self, source: str, kind: str, tier: TierLike, size: tuple[int, int] | None) -> _Job:
+        if not isinstance(source, str):
+            raise TypeError(f"expected {kind} source as str, got {type(source).__name__}")
+        geometry = self._geometry(tier, size)
+        body = markdown_to_html(source) if kind == "markdown" else mark_html_blocks(source)
+        css_vars = {
+            "--om-page-width": f"{geometry.width}px",
+            "--om-page-height": f"{geometry.height}px",
+            "--om-margin": f"{geometry.margin}px",
+            "--om-font-size": f"{self.font_size_px}px",
+            "--om-line-height": str(self.line_height),
+        }
+        args = {"html": body, "vars": css_vars, "pitch": geometry.width, "gap": 2 * geometry.margin}
+        return _Job(source=source, kind=kind, geometry=geometry, script_args=args)
+
+    def _launch_options(self) -> dict[str, Any]:
+        path = self.executable_path or find_chromium()
+        return {"executable_path": path, "args": list(_CHROMIUM_ARGS), "headless": True}
+
+    def _context_options(self) -> dict[str, Any]:
+        return {
+            "viewport": {"width": 640, "height": 640},
+            "device_scale_factor": self.device_scale,
+            "java_script_enabled": False,
+            "offline": True,
+        }
+
+    def _launch_error(self, exc: Exception) -> RenderError:
+        path = self.executable_path or find_chromium()
+        tried = (
+            f"executable {path!r}"
+            if path
+            else f"${CHROMIUM_ENV}, {', '.join(_CHROMIUM_NAMES)} on PATH and Playwright's browser"
+        )
+        return RenderError(f"could not launch Chromium (tried {tried}): {exc}; {_INSTALL_HINT}")
+
+    @staticmethod
+    def _clip(geometry: _Geometry, index: int) -> dict[str, Any]:
+        return {
+            "format": "png",
+            "clip": {
+                "x": index * geometry.width,
+                "y": 0,
+                "width": geometry.width,
+                "height": geometry.height,
+                "scale": 1,
+            },
+            "captureBeyondViewport": True,
+            "optimizeForSpeed": True,
+        }
+
+    def _pages(self, job: _Job, layout: _Layout, captures: list[str]) -> list[RenderedPage]:
+        geometry = job.geometry
+        spans = _page_spans(layout, len(job.source))
+        font = self.font
+        pages = []
+        for index, (capture, span) in enumerate(zip(captures, spans, strict=True)):
+            image = Image.open(io.BytesIO(base64.b64decode(capture))).convert("L")
+            if image.size != (geometry.width, geometry.height):
+                image = image.resize(
+                    (geometry.width, geometry.height), Image.Resampling.LANCZOS
+                )
+            pages.append(
+                RenderedPage(
+                    image=image,
+                    span=span,
+                    tier=geometry.tier,
+                    font=font,
+                    line_count=layout.lines.get(index, 0),
+                    index=index,
+                    metadata={"renderer": "html", "source": job.kind},
+                )
+            )
+        return pages
+
+
+def _abort_sync(route: Route) -> None:
+    route.abort()
+
+
+async def _abort_async(route: AsyncRoute) -> None:
+    await route.abort()
+
+
+class _SharedSyncBrowser(threading.local):
+    """One Playwright driver and Chromium per thread: the sync API allows one driver a thread."""
+
+    playwright: Playwright | None = None
+    browser: Browser | None = None
+    users: int = 0
+
+    def acquire(self, launch: Callable[[Playwright], Browser]) -> Browser:
+        if self.browser is None or not self.browser.is_connected():
+            from playwright.sync_api import sync_playwright
+
+            if self.playwright is None:
+                self.playwright = sync_playwright().start()
+            try:
+                self.browser = launch(self.playwright)
+            except Exception:
+                if self.users == 0:
+                    self.playwright.stop()
+                    self.playwright = None
+                raise
+        self.users += 1
+        return self.browser
+
+    def release(self) -> None:
+        self.users = max(0, self.users - 1)
+        if self.users:
+            return
+        browser, playwright = self.browser, self.playwright
+        self.browser = self.playwright = None
+        if browser is not None and browser.is_connected():
+            browser.close()
+        if playwright is not None:
+            playwright.stop()
+
+
+_SHARED = _SharedSyncBrowser()
+
+
+def _import_error(exc: ImportError) -> RenderError:
+    return RenderError(f"HtmlRenderer needs Playwright ({exc}); {_INSTALL_HINT}")
+
+
+class HtmlRenderer(_HtmlRendererBase):
+    """Render Markdown and HTML into page images with headless Chromium.
+
+    Chromium starts on first use and is shared by every ``HtmlRenderer`` of the
+    thread; each renderer keeps one browser tab and reuses it for every document.
+    Not thread-safe: use one renderer per thread, or ``AsyncHtmlRenderer``.
+
+    Args:
+        preset: ``"dense"`` (7 px DejaVu Sans, line height 1.15, 1 % margins) or
+            ``"legible"`` (13 px, line height 1.3, 2 % margins; readable by hosted
+            multimodal models).
+        font_size_px: Body text size in final-image pixels, overriding the preset.
+        line_height: Line height in ems, overriding the preset.
+        device_scale: Pages are drawn at this many device pixels per pixel and
+            downsampled with Lanczos; 2 makes small glyphs sharper, 1 is faster.
+        executable_path: Chromium to launch; defaults to :func:`find_chromium`.
+
+    Raises:
+        UnknownPresetError: ``preset`` is not a known preset.
+
+    Example:
+        >>> with HtmlRenderer(preset="legible") as renderer:
+        ...     pages = renderer.render_html("<h1>Title</h1><p>Body</p>", tier="tiny")
+        >>> len(pages), pages[0].size
+        (1, (512, 512))
+    """
+
+    def __init__(
+        self,
+        preset: str = "legible",
+        *,
+        font_size_px: float | None = None,
+        line_height: float | None = None,
+        device_scale: int = 2,
+        executable_path: str | None = None,
+    ) -> None:
+        super().__init__(
+            preset,
+            font_size_px=font_size_px,
+            line_height=line_height,
+            device_scale=device_scale,
+            executable_path=executable_path,
+        )
+        self._browser: Browser | None = None
+        self._context: BrowserContext | None = None
+        self._page: Page | None = None
+        self._cdp: CDPSession | None = None
+
+    @property
+    def browser(self) -> Browser | None:
+        """The Chromium this renderer uses, or ``None`` before the first render."""
+        return self._browser
+
+    def render_markdown(
+        self, text: str, tier: TierLike = "small", *, size: tuple[int, int] | None = None
+    ) -> list[RenderedPage]:
+        """Render CommonMark (with tables) into pages.
+
+        Args:
+            text: Markdown source; spans index into it.
+            tier: Canvas to draw on.
+            size: ``(width, height)`` of a custom canvas; overrides ``tier``.
+
+        Returns:
+            At least one page; their spans cover ``text`` with no gap or overlap.
+
+        Raises:
+            RenderError: Playwright or Chromium is missing, or the browser failed.
+            UnknownTierError: ``tier`` names no tier.
+        """
+        return self._render(self._job(text, "markdown", tier, size))
+
+    def render_html(
+        self, html: str, tier: TierLike = "small", *, size: tuple[int, int] | None = None
+    ) -> list[RenderedPage]:
+        """Render an HTML fragment or document into pages.
+
+        Args:
+            html: HTML source; spans index into it at block-level start tags.
+            tier: Canvas to draw on.
+            size: ``(width, height)`` of a custom canvas; overrides ``tier``.
+
+        Returns:
+            At least one page; their spans cover ``html`` with no gap or overlap.
+
+        Raises:
+            RenderError: Playwright or Chromium is missing, or the browser failed.
+            UnknownTierError: ``tier`` names no tier.
+        """
+        return self._render(self._job(html, "html", tier, size))
+
+    def close(self) -> None:
+        """Close this renderer's tab, and Chromium when no other renderer of the thread uses it."""
+        context, self._context, self._page, self._cdp = self._context, None, None, None
+        if self._browser is None:
+            return
+        self._browser = None
+        try:
+            if context is not None:
+                context.close()
+        finally:
+            _SHARED.release()
+
+    def __enter__(self) -> HtmlRenderer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _render(self, job: _Job) -> list[RenderedPage]:
+        try:
+            from playwright.sync_api import Error
+        except ImportError as exc:
+            raise _import_error(exc) from exc
+        page, cdp = self._open()
+        geometry = job.geometry
+        try:
+            page.set_viewport_size({"width": geometry.width, "height": geometry.height})
+            layout = _Layout.parse(page.evaluate(_LAYOUT_JS, job.script_args))
+            captures = [
+                cdp.send("Page.captureScreenshot", self._clip(geometry, index))["data"]
+                for index in range(layout.pages)
+            ]
+        except Error as exc:
+            raise RenderError(f"Chromium failed to render the {job.kind} document: {exc}") from exc
+        return self._pages(job, layout, captures)
+
+    def _open(self) -> tuple[Page, CDPSession]:
+        if self._page is not None and self._cdp is not None and not self._page.is_closed():
+            return self._page, self._cdp
+        try:
+            from playwright.sync_api import Error
+        except ImportError as exc:
+            raise _import_error(exc) from exc
+        if self._browser is None:
+            try:
+                self._browser = _SHARED.acquire(
+                    lambda pw: pw.chromium.launch(**self._launch_options())
+                )
+            except Error as exc:
+                raise self._launch_error(exc) from exc
+        try:
+            self._context = self._browser.new_context(**self._context_options())
+            self._context.route("**/*", _abort_sync)
+            self._page = self._context.new_page()
+            self._page.set_content(self._shell)
+            self._cdp = self._context.new_cdp_session(self._page)
+        except Error as exc:
+            raise RenderError(f"could not open a Chromium tab: {exc}") from exc
+        return self._page, self._cdp
+
+
+class AsyncHtmlRenderer(_HtmlRendererBase):
+    """Async twin of :class:`HtmlRenderer`: same arguments, ``await`` the renders.
+
+    Each renderer launches its own Chromium on first use and reuses it and one tab
+    for every document; concurrent renders on one renderer run one at a time.
+
+    Example:
+        >>> async with AsyncHtmlRenderer(preset="dense") as renderer:
+        ...     pages = await renderer.render_markdown("# Notes\\n\\nSome text.")
+    """
+
+    def __init__(
+        self,
+        preset: str = "legible",
+        *,
+        font_size_px: float | None = None,
+        line_height: float | None = None,
+        device_scale: int = 2,
+        executable_path: str | None = None,
+    ) -> None:
+        super().__init__(
+            preset,
+            font_size_px=font_size_px,
+            line_height=line_height,
+            device_scale=device_scale,
+            executable_path=executable_path,
+        )
+        self._playwright: AsyncPlaywright | None = None
+        self._browser: AsyncBrowser | None = None
+        self._context: AsyncBrowserContext | None = None
+        self._page: AsyncPage | None = None
+        self._cdp: AsyncCDPSession | None = None
+        self._lock: asyncio.Lock | None = None
+
+    @property
+    def browser(self) -> AsyncBrowser | None:
+        """The Chromium this renderer uses, or ``None`` before the first render."""
+        return self._browser
+
+    async def render_markdown(
+        self, text: str, tier: TierLike = "small", *, size: tuple[int, int] | None = None
+    ) -> list[RenderedPage]:
+        """Render CommonMark (with tables) into pages; see :meth:`HtmlRenderer.render_markdown`."""
+        return await self._render(self._job(text, "markdown", tier, size))
+
+    async def render_html(
+        self, html: str, tier: TierLike = "small", *, size: tuple[int, int] | None = None
+    ) -> list[RenderedPage]:
+        """Render an HTML fragment or document into pages; see :meth:`HtmlRenderer.render_html`."""
+        return await self._render(self._job(html, "html", tier, size))
+
+    async def aclose(self) -> None:
+        """Close the tab, Chromium and the Playwright driver."""
+        browser, playwright = self._browser, self._playwright
+        self._browser = self._playwright = None
+        self._context = self._page = self._cdp = None
+        try:
+            if browser is not None and browser.is_connected():
+                await browser.close()
+        finally:
+            if playwright is not None:
+                await playwright.stop()
+
+    async def __aenter__(self) -> AsyncHtmlRenderer:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def _render(self, job: _Job) -> list[RenderedPage]:
+        try:
+            from playwright.async_api import Error
+        except ImportError as exc:
+            raise _import_error(exc) from exc
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        geometry = job.geometry
+        async with self._lock:
+            page, cdp = await self._open()
+            try:
+                await page.set_viewport_size({"width": geometry.width, "height": geometry.height})
+                layout = _Layout.parse(await page.evaluate(_LAYOUT_JS, job.script_args))
+                captures = [
+                    (await cdp.send("Page.captureScreenshot", self._clip(geometry, index)))["data"]
+                    for index in range(layout.pages)
+                ]
+            except Error as exc:
+                message = f"Chromium failed to render the {job.kind} document: {exc}"
+                raise RenderError(message) from exc
+        return self._pages(job, layout, captures)
+
+    async def _open(self) -> tuple[AsyncPage, AsyncCDPSession]:
+        if self._page is not None and self._cdp is not None and not self._page.is_closed():
+            return self._page, self._cdp
+        try:
+            from playwright.async_api import Error, async_playwright
+        except ImportError as exc:
+            raise _import_error(exc) from exc
+        if self._browser is None:
+            if self._playwright is None:
+                self._playwright = await async_playwright().start()
+            try:
+                self._browser = await self._playwright.chromium.launch(**self._launch_options())
+            except Error as exc:
+                raise self._launch_error(exc) from exc
+        try:
+            self._context = await self._browser.new_context(**self._context_options())
+            await self._context.route("**/*", _abort_async)
+            self._page = await self._context.new_page()
+            await self._page.set_content(self._shell)
+            self._cdp = await self._context.new_cdp_session(self._page)
+        except Error as exc:
+            raise RenderError(f"could not open a Chromium tab: {exc}") from exc
+        return self._page, self._cdp

@@ -1,0 +1,124 @@
+"""Render presets: glyph sizes and spacing per script and content kind.
+
+Two presets ship, chosen from read-back measurements (``benchmarks/compression_curve.py``
+and the README's tables):
+
+- ``dense``: the most text per page that the project's best CPU decoder (RapidOCR with
+  tuned detection) still reads back at >= 0.97 character accuracy. Latin prose at 6 px
+  drawn at 2x and downsampled: below about 5.5 px every engine falls apart, and
+  direct (hinted) rendering turns a 6-7 px ``s`` into ``z``.
+- ``legible`` (the default): glyphs large enough for hosted multimodal models, which
+  read reliably from about 12 px up once the provider's own downscaling is counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from optical_memory.errors import UnknownPresetError
+
+__all__ = ["PRESETS", "Preset", "Script", "TypeSpec", "get_preset"]
+
+Script = Literal["latin", "cjk"]
+Kind = Literal["prose", "code"]
+
+
+@dataclass(frozen=True)
+class TypeSpec:
+    """How one script and content kind is set.
+
+    Attributes:
+        size_px: Em size in final-image pixels.
+        line_pitch: Baseline-to-baseline distance, in ems (>= 1.15: tighter lines touch
+            and OCR merges them).
+    """
+
+    size_px: float
+    line_pitch: float = 1.15
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Typesetting choices for a page.
+
+    Attributes:
+        name: Preset name.
+        latin_prose: Type for Latin-script prose.
+        latin_code: Type for code (always monospace).
+        cjk_prose: Type for CJK-dominant text.
+        family: Proportional font family for prose.
+        bold_family: Family for role labels in chat transcripts.
+        mono_family: Monospace family for code.
+        supersample: Draw at this factor and downsample (helps below about 8 px).
+        margin: Page margin as a fraction of the canvas side.
+        max_column_px: Widest text column; wider canvases are split into columns
+            (narrow columns help OCR detection and eye tracking alike).
+        paragraph_gap: Extra space between paragraphs and chat turns, in lines.
+    """
+
+    name: str
+    latin_prose: TypeSpec
+    latin_code: TypeSpec
+    cjk_prose: TypeSpec
+    family: str = "DejaVu Sans"
+    bold_family: str = "DejaVu Sans:bold"
+    mono_family: str = "DejaVu Sans Mono"
+    supersample: int = 2
+    margin: float = 0.01
+    max_column_px: int = 640
+    paragraph_gap: float = 0.0
+    extra: dict[str, float] = field(default_factory=dict, compare=False)
+
+    def type_for(self, script: Script, kind: Kind) -> TypeSpec:
+        """The type spec for a script and content kind."""
+        if kind == "code":
+            return self.latin_code
+        return self.cjk_prose if script == "cjk" else self.latin_prose
+
+    def with_size(self, size_px: float) -> Preset:
+        """A copy with every type spec scaled so Latin prose is ``size_px``."""
+        factor = size_px / self.latin_prose.size_px
+        return replace(
+            self,
+            name=f"{self.name}@{size_px:g}px",
+            latin_prose=replace(self.latin_prose, size_px=size_px),
+            latin_code=replace(self.latin_code, size_px=self.latin_code.size_px * factor),
+            cjk_prose=replace(self.cjk_prose, size_px=self.cjk_prose.size_px * factor),
+        )
+
+
+PRESETS: dict[str, Preset] = {
+    "dense": Preset(
+        name="dense",
+        latin_prose=TypeSpec(6.0, 1.15),
+        latin_code=TypeSpec(6.0, 1.15),
+        cjk_prose=TypeSpec(9.0, 1.15),
+        supersample=2,
+        margin=0.01,
+    ),
+    "legible": Preset(
+        name="legible",
+        latin_prose=TypeSpec(13.0, 1.3),
+        latin_code=TypeSpec(12.0, 1.3),
+        cjk_prose=TypeSpec(14.0, 1.3),
+        supersample=2,
+        margin=0.02,
+        paragraph_gap=0.3,
+    ),
+}
+
+
+def get_preset(preset: str | Preset) -> Preset:
+    """Return a preset by name (``"dense"``, ``"legible"``) or pass a ``Preset`` through.
+
+    Raises:
+        UnknownPresetError: No preset has that name.
+    """
+    if isinstance(preset, Preset):
+        return preset
+    try:
+        return PRESETS[preset]
+    except KeyError:
+        names = ", ".join(sorted(PRESETS))
+        raise UnknownPresetError(f"unknown preset {preset!r}; expected one of: {names}") from None
