@@ -250,8 +250,8 @@ class LineBreaker:
                 style = self._style(block.start + begin) if bold else REGULAR
                 pieces = self._pieces(word, style)
                 w = sum(p[0] for p in pieces)
-                if not word.isascii() and _is_rtl(word):
-                    rtl = True
+            if not (rtl or word.isascii()) and _is_rtl(word):
+                rtl = True
             step = 0.0 if (joined or not runs) else space
             if x + step + w > width and runs:
                 self._finish(line, rtl)

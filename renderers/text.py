@@ -34,14 +34,18 @@ from .tiers import Tier, TierLike
 __all__ = ["ChatTranscript", "TextRenderer", "chat_transcript", "looks_like_code"]
 
 Kind = Literal["auto", "prose", "code"]
-_CODE_LINE = re.compile(r"^(\s{2,}|\t)\S|[;{}]\s*$|^\s*(def|class|import|from|return|if|for)\b")
+_CODE_LINE = re.compile(
+    r"[;{}]\s*$|^\s*(def|class|import|from|return|if|elif|else|for|while|try|except|with|"
+    r"const|let|var|function|fn|use|package|public|private|#include|#define)\b|"
+    r"^( {4}|\t).*[=()\[\]]"
+)
 
 
 def looks_like_code(text: str) -> bool:
     """Guess whether ``text`` is source code rather than prose.
 
-    True when most non-blank lines are indented, end in ``;``/``{``/``}``, or start
-    with a common keyword, and lines are short.
+    True when over 40% of the non-blank lines end in ``;``/``{``/``}``, start with a
+    common keyword, or are indented and hold brackets or ``=``, and lines are short.
     """
     lines = [line for line in text.splitlines()[:400] if line.strip()]
     if len(lines) < 3:
