@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -103,7 +104,7 @@ def find_font(family: str) -> FontFace:
 
     Looks in ``$OPTICAL_MEMORY_FONT_DIR`` first, then asks fontconfig (accepting its
     answer only if it is the family asked for, since fontconfig always answers with
-    something), then known install paths.
+    something), then known install paths, then the DejaVu copies inside matplotlib.
 
     Raises:
         FontNotFoundError: Nowhere had it; the message lists everything tried.
@@ -120,7 +121,7 @@ def find_font(family: str) -> FontFace:
         file, index, families = answer
         if name.lower() in (f.strip().lower() for f in families.split(",")):
             return FontFace(name, file, index)
-    for path in _KNOWN_PATHS.get(family, ()):
+    for path in (*_KNOWN_PATHS.get(family, ()), *_bundled_candidates(family)):
         tried.append(path)
         if Path(path).is_file():
             return FontFace(name, path, _KNOWN_INDEX.get(name, 0))
@@ -136,6 +137,15 @@ def _env_candidates(family: str) -> list[str]:
     if not folder:
         return []
     return [str(Path(folder) / Path(p).name) for p in _KNOWN_PATHS.get(family, ())]
+
+
+def _bundled_candidates(family: str) -> list[str]:
+    """DejaVu files inside an installed matplotlib wheel: a last resort on bare systems."""
+    spec = importlib.util.find_spec("matplotlib")
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    folder = Path(next(iter(spec.submodule_search_locations))) / "mpl-data" / "fonts" / "ttf"
+    return [str(folder / Path(p).name) for p in _KNOWN_PATHS.get(family, ())[:1]]
 
 
 class FontChain:

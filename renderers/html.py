@@ -95,6 +95,7 @@ async ({html, vars, pitch, gap}) => {
   for (const [name, value] of Object.entries(vars)) root.style.setProperty(name, value);
   const flow = document.getElementById("om-flow");
   flow.innerHTML = html;
+  window.scrollTo(0, 0);
   await document.fonts.ready;
   await Promise.all(Array.from(flow.querySelectorAll("img"), (i) => i.decode().catch(() => 0)));
   const pageOf = (rect) => Math.floor(rect.left / pitch);
@@ -435,8 +436,7 @@ class _HtmlRendererBase:
 
     def _context_options(self) -> dict[str, Any]:
         return {
-            "viewport": {"width": 640, "height": 640},
-            "device_scale_factor": self.device_scale,
+            "no_viewport": True,
             "java_script_enabled": False,
             "offline": True,
         }
@@ -450,6 +450,21 @@ class _HtmlRendererBase:
         )
         return RenderError(f"could not launch Chromium (tried {tried}): {exc}; {_INSTALL_HINT}")
 
+    def _viewport(self, geometry: _Geometry) -> dict[str, Any]:
+        """CDP metrics for one page; set on our own CDP session, whose captures would reset
+        an override made through Playwright's session."""
+        return {
+            "width": geometry.width,
+            "height": geometry.height,
+            "deviceScaleFactor": self.device_scale,
+            "mobile": False,
+        }
+
+    @staticmethod
+    def _scroll(geometry: _Geometry, index: int) -> dict[str, Any]:
+        """Scroll page ``index`` into the viewport: Chromium only captures what is in view."""
+        return {"expression": f"window.scrollTo({index * geometry.width}, 0)"}
+
     @staticmethod
     def _clip(geometry: _Geometry, index: int) -> dict[str, Any]:
         return {
@@ -461,7 +476,6 @@ class _HtmlRendererBase:
                 "height": geometry.height,
                 "scale": 1,
             },
-            "captureBeyondViewport": True,
             "optimizeForSpeed": True,
         }
 
@@ -662,12 +676,13 @@ class HtmlRenderer(_HtmlRendererBase):
         page, cdp = self._open()
         geometry = job.geometry
         try:
-            page.set_viewport_size({"width": geometry.width, "height": geometry.height})
+            cdp.send("Emulation.setDeviceMetricsOverride", self._viewport(geometry))
             layout = _Layout.parse(page.evaluate(_LAYOUT_JS, job.script_args))
-            captures = [
-                cdp.send("Page.captureScreenshot", self._clip(geometry, index))["data"]
-                for index in range(layout.pages)
-            ]
+            captures = []
+            for index in range(layout.pages):
+                cdp.send("Runtime.evaluate", self._scroll(geometry, index))
+                capture = cdp.send("Page.captureScreenshot", self._clip(geometry, index))
+                captures.append(capture["data"])
         except Error as exc:
             raise RenderError(f"Chromium failed to render the {job.kind} document: {exc}") from exc
         return self._pages(job, layout, captures)
@@ -782,12 +797,13 @@ class AsyncHtmlRenderer(_HtmlRendererBase):
         async with self._lock:
             page, cdp = await self._open()
             try:
-                await page.set_viewport_size({"width": geometry.width, "height": geometry.height})
+                await cdp.send("Emulation.setDeviceMetricsOverride", self._viewport(geometry))
                 layout = _Layout.parse(await page.evaluate(_LAYOUT_JS, job.script_args))
-                captures = [
-                    (await cdp.send("Page.captureScreenshot", self._clip(geometry, index)))["data"]
-                    for index in range(layout.pages)
-                ]
+                captures = []
+                for index in range(layout.pages):
+                    await cdp.send("Runtime.evaluate", self._scroll(geometry, index))
+                    capture = await cdp.send("Page.captureScreenshot", self._clip(geometry, index))
+                    captures.append(capture["data"])
             except Error as exc:
                 message = f"Chromium failed to render the {job.kind} document: {exc}"
                 raise RenderError(message) from exc

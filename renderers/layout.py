@@ -184,6 +184,7 @@ class LineBreaker:
         prose_height: Line height of prose in pixels.
         code_height: Line height of code in pixels.
         paragraph_gap: Extra space before a paragraph, in prose lines.
+        word_space: Width of the space between words in pixels (default: the font's).
         bold_spans: Sorted, non-overlapping source spans drawn in bold.
     """
 
@@ -196,6 +197,7 @@ class LineBreaker:
         prose_height: float,
         code_height: float,
         paragraph_gap: float = 0.0,
+        word_space: float | None = None,
         bold_spans: Sequence[tuple[int, int]] = (),
     ) -> None:
         self.width = width
@@ -206,7 +208,7 @@ class LineBreaker:
         self.paragraph_gap = paragraph_gap
         self.bold_spans = bold_spans
         self._bold_starts = [s for s, _ in bold_spans]
-        self.space = glyphs.entry(" ", (REGULAR, 0))[0]
+        self.space = word_space if word_space is not None else glyphs.entry(" ", (REGULAR, 0))[0]
         self.cell = glyphs.entry("M", (MONO, 0))[0]
         self.lines: list[Line] = []
 

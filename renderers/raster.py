@@ -10,6 +10,8 @@ Pillow's: every run is still drawn by Pillow the first time it is seen.
 from __future__ import annotations
 
 import math
+import threading
+import unicodedata
 from collections.abc import Iterable
 
 import numpy as np
@@ -21,6 +23,21 @@ from .layout import Entry, FontKey, Line
 __all__ = ["Band", "GlyphCache"]
 
 Ink = npt.NDArray[np.uint8]
+# A glyph: its advance and its ink (or None) at each quarter-pixel pen phase.
+Glyph = tuple[float, list[tuple[Ink | None, int]]]
+_PHASES = 4
+_FAINT = 24
+
+
+def _needs_no_shaping(char: str) -> bool:
+    """True for characters drawn the same alone as inside a word (no shaping, no bidi)."""
+    code = ord(char)
+    if code < 0x0300 or 0x0370 <= code < 0x0590:  # Latin, Greek, Cyrillic, Armenian
+        return True
+    if 0x2000 <= code < 0x2C00 or 0x3000 <= code < 0xA000 or 0xAC00 <= code < 0xD7A4:
+        # punctuation, symbols, arrows, maths; CJK; precomposed Hangul
+        return unicodedata.category(char) not in ("Cf", "Mn", "Me", "Mc", "Zl", "Zp")
+    return 0xFF00 <= code < 0xFFEF
 
 
 class Band:
@@ -61,7 +78,9 @@ class GlyphCache:
         self.supersample = supersample
         self.max_entries = max_entries
         self._tables: dict[FontKey, dict[str, Entry]] = {key: {} for key in fonts}
+        self._glyphs: dict[FontKey, dict[str, Glyph | None]] = {key: {} for key in fonts}
         self._blank: dict[int, list[Ink]] = {}
+        self._lock = threading.Lock()
 
     def table(self, key: FontKey) -> dict[str, Entry]:
         """The runs already made for font ``key``."""
@@ -72,27 +91,87 @@ class GlyphCache:
         table = self._tables[key]
         entry = table.get(text)
         if entry is None:
-            if len(table) >= self.max_entries:
-                table.clear()
-            entry = self._draw(text, key)
-            table[text] = entry
+            with self._lock:  # FreeType faces must not draw from two threads at once
+                if len(table) >= self.max_entries:
+                    table.clear()
+                entry = self._draw(text, key)
+                table[text] = entry
         return entry
 
     def _draw(self, text: str, key: FontKey) -> Entry:
+        return self._compose(text, key) or self._draw_shaped(text, key)
+
+    def _compose(self, text: str, key: FontKey) -> Entry | None:
+        """Build a run from cached glyphs at quarter-pixel phases, without Pillow.
+
+        About 10x cheaper than drawing the run, and only for scripts that need no
+        shaping; returns ``None`` for anything else. Kerning is not applied.
+        """
+        glyphs = self._glyphs[key]
+        pen = 0.0
+        placed: list[tuple[int, Ink]] = []
+        for char in text:
+            glyph = glyphs.get(char)
+            if glyph is None:
+                if char in glyphs or not _needs_no_shaping(char):
+                    return None
+                glyph = glyphs[char] = self._draw_glyph(char, key)
+                if glyph is None:
+                    return None
+            advance, phases = glyph
+            x, phase = divmod(int(pen * _PHASES + 0.5), _PHASES)
+            ink, offset = phases[phase]
+            if ink is not None:
+                placed.append((x + offset, ink))
+            pen += advance
+        if not placed:
+            return (pen, None, 0, text, key)
+        left = min(x for x, _ in placed)
+        right = max(x + ink.shape[1] for x, ink in placed)
+        word = np.zeros((placed[0][1].shape[0], right - left), dtype=np.uint8)
+        for x, ink in placed:
+            region = word[:, x - left : x - left + ink.shape[1]]
+            np.maximum(region, ink, out=region)
+        return (pen, word, left, text, key)
+
+    def _draw_glyph(self, char: str, key: FontKey) -> tuple[float, list[tuple[Ink | None, int]]] | None:
+        try:
+            phases = [self._draw_ink(char, key, phase / _PHASES) for phase in range(_PHASES)]
+        except (OSError, ValueError, RuntimeError):
+            return None
+        return self.fonts[key].getlength(char) / self.supersample, phases
+
+    def _draw_shaped(self, text: str, key: FontKey) -> Entry:
+        advance = self.fonts[key].getlength(text) / self.supersample
+        ink, offset = self._draw_ink(text, key, 0.0)
+        return (advance, ink, offset, text, key)
+
+    def _draw_ink(self, text: str, key: FontKey, shift: float) -> tuple[Ink | None, int]:
+        """Draw ``text`` with its pen ``shift`` pixels right of the origin; crop to ink."""
         ss = self.supersample
         font = self.fonts[key]
         band = self.bands[key[0]]
-        advance = font.getlength(text) / ss
         left, _, right, _ = font.getbbox(text, anchor="ls")
         if right <= left:
-            return (advance, None, 0, text, key)
-        x0 = math.floor(left / ss) * ss
-        x1 = math.ceil(right / ss) * ss
+            return None, 0
+        shift *= ss
+        # Whole final pixels around the ink, one spare on each side for the filter.
+        x0 = (math.floor((left + shift) / ss) - 1) * ss
+        x1 = (math.ceil((right + shift) / ss) + 1) * ss
         image = Image.new("L", (x1 - x0, band.height * ss), 0)
-        ImageDraw.Draw(image).text((-x0, band.ascent * ss), text, fill=255, font=font, anchor="ls")
+        ImageDraw.Draw(image).text(
+            (shift - x0, band.ascent * ss), text, fill=255, font=font, anchor="ls"
+        )
         if ss > 1:
             image = image.resize(((x1 - x0) // ss, band.height), Image.Resampling.LANCZOS)
-        return (advance, np.asarray(image), x0 // ss, text, key)
+        ink = np.asarray(image)
+        # Columns of faint filter ringing are dropped: invisible, and they would make
+        # neighbouring words overlap and take the slow path in _draw_line.
+        columns = np.flatnonzero(ink.max(axis=0) >= _FAINT)
+        if columns.size == 0:
+            return None, 0
+        first, last = int(columns[0]), int(columns[-1]) + 1
+        return np.ascontiguousarray(ink[:, first:last]), x0 // ss + first
 
     def _blanks(self, rows: int) -> list[Ink]:
         blanks = self._blank.get(rows)

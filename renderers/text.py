@@ -186,7 +186,6 @@ class TextRenderer:
                 raise RenderError(f"font_size must be between 2 and 200 px, got {font_size!r}")
             base = base.with_size(font_size)
         self.preset = base
-        self._setters: dict[tuple[Script, bool], _Typesetter] = {}
 
     def render(
         self,
@@ -268,6 +267,7 @@ class TextRenderer:
             prose_height=setter.prose_height,
             code_height=setter.code_height,
             paragraph_gap=preset.paragraph_gap,
+            word_space=None if preset.word_space is None else preset.word_space * setter.prose_size,
             bold_spans=sorted(bold),
         )
         for block in split_blocks(text, code=code):
@@ -296,41 +296,48 @@ class TextRenderer:
             )
 
     def _typesetter(self, script: Script, code: bool) -> _Typesetter:
-        key = (script, code)
-        setter = self._setters.get(key)
+        # Shared by every renderer of the process with the same preset: the glyph and
+        # word caches are what make rendering fast, so a new renderer starts warm.
+        key = (self.preset, script, code)
+        setter = _TYPESETTERS.get(key)
         if setter is None:
-            setter = self._build_typesetter(script, code)
-            self._setters[key] = setter
+            setter = _build_typesetter(self.preset, script, code)
+            if len(_TYPESETTERS) >= 32:
+                _TYPESETTERS.pop(next(iter(_TYPESETTERS)))
+            _TYPESETTERS[key] = setter
         return setter
 
-    def _build_typesetter(self, script: Script, code: bool) -> _Typesetter:
-        preset = self.preset
-        prose = preset.type_for(script, "prose")
-        code_type = preset.type_for(script, "code")
-        ss = preset.supersample
-        chains = {
-            REGULAR: FontChain.for_family(preset.family),
-            BOLD: FontChain.for_family(preset.bold_family),
-            MONO: FontChain.for_family(preset.mono_family),
-        }
-        sizes = {REGULAR: prose.size_px, BOLD: prose.size_px, MONO: code_type.size_px}
-        fonts = {
-            (style, i): face.load(sizes[style] * ss)
-            for style, chain in chains.items()
-            for i, face in enumerate(chain.faces)
-        }
-        bands = {style: Band(fonts[(style, 0)], ss) for style in chains}
-        glyphs = GlyphCache(fonts, bands, ss)
-        return _Typesetter(
-            preset=preset,
-            script=script,
-            chains=chains,
-            glyphs=glyphs,
-            prose_height=prose.size_px * prose.line_pitch,
-            code_height=code_type.size_px * code_type.line_pitch,
-            prose_size=prose.size_px,
-            code_size=code_type.size_px,
-        )
+
+_TYPESETTERS: dict[tuple[Preset, Script, bool], _Typesetter] = {}
+
+
+def _build_typesetter(preset: Preset, script: Script, code: bool) -> _Typesetter:
+    prose = preset.type_for(script, "prose")
+    code_type = preset.type_for(script, "code")
+    ss = preset.supersample
+    chains = {
+        REGULAR: FontChain.for_family(preset.family),
+        BOLD: FontChain.for_family(preset.bold_family),
+        MONO: FontChain.for_family(preset.mono_family),
+    }
+    sizes = {REGULAR: prose.size_px, BOLD: prose.size_px, MONO: code_type.size_px}
+    fonts = {
+        (style, i): face.load(sizes[style] * ss)
+        for style, chain in chains.items()
+        for i, face in enumerate(chain.faces)
+    }
+    bands = {style: Band(fonts[(style, 0)], ss) for style in chains}
+    glyphs = GlyphCache(fonts, bands, ss)
+    return _Typesetter(
+        preset=preset,
+        script=script,
+        chains=chains,
+        glyphs=glyphs,
+        prose_height=prose.size_px * prose.line_pitch,
+        code_height=code_type.size_px * code_type.line_pitch,
+        prose_size=prose.size_px,
+        code_size=code_type.size_px,
+    )
 
 
 def _first_line(page: list[list[Line]]) -> Line:
