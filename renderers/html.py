@@ -138,16 +138,19 @@ async ({html, vars, pitch, gap}) => {
 
 @dataclass(frozen=True)
 class _Style:
-    """A preset's type: body size in px, line height in ems, margin as a fraction of the side."""
+    """A preset's type: body px, line height in ems, margin as a fraction of the side, supersampling."""
 
     font_px: float
     line_height: float
     margin: float
+    device_scale: int
 
 
+# Supersampling lifts tesseract's word accuracy on 7 px text from 0.45 to 0.57 and does
+# nothing at 13 px, where it would only cost four times the pixels.
 _PRESETS = {
-    "dense": _Style(font_px=7.0, line_height=1.15, margin=0.01),
-    "legible": _Style(font_px=13.0, line_height=1.3, margin=0.02),
+    "dense": _Style(font_px=7.0, line_height=1.15, margin=0.01, device_scale=2),
+    "legible": _Style(font_px=13.0, line_height=1.3, margin=0.02, device_scale=1),
 }
 
 
@@ -367,7 +370,7 @@ class _HtmlRendererBase:
         *,
         font_size_px: float | None = None,
         line_height: float | None = None,
-        device_scale: int = 2,
+        device_scale: int | None = None,
         executable_path: str | None = None,
     ) -> None:
         style = _PRESETS.get(preset.strip().lower())
@@ -378,6 +381,8 @@ class _HtmlRendererBase:
             raise ValueError(f"font_size_px must be positive, got {font_size_px!r}")
         if line_height is not None and line_height <= 0:
             raise ValueError(f"line_height must be positive, got {line_height!r}")
+        if device_scale is None:
+            device_scale = style.device_scale
         if device_scale < 1:
             raise ValueError(f"device_scale must be 1 or more, got {device_scale!r}")
         self.preset = preset
@@ -465,10 +470,13 @@ class _HtmlRendererBase:
         """Scroll page ``index`` into the viewport: Chromium only captures what is in view."""
         return {"expression": f"window.scrollTo({index * geometry.width}, 0)"}
 
-    @staticmethod
-    def _clip(geometry: _Geometry, index: int) -> dict[str, Any]:
+    def _clip(self, geometry: _Geometry, index: int) -> dict[str, Any]:
+        # Supersampled captures are JPEG at quality 100: after downsampling they differ from
+        # PNG by at most 2 levels, and decoding them at half scale is several times faster.
+        lossy = self.device_scale > 1
         return {
-            "format": "png",
+            "format": "jpeg" if lossy else "png",
+            **({"quality": 100} if lossy else {}),
             "clip": {
                 "x": index * geometry.width,
                 "y": 0,
@@ -485,7 +493,9 @@ class _HtmlRendererBase:
         font = self.font
         pages = []
         for index, (capture, span) in enumerate(zip(captures, spans, strict=True)):
-            image = Image.open(io.BytesIO(base64.b64decode(capture))).convert("L")
+            image = Image.open(io.BytesIO(base64.b64decode(capture)))
+            image.draft("L", (geometry.width, geometry.height))
+            image = image.convert("L")
             if image.size != (geometry.width, geometry.height):
                 image = image.resize(
                     (geometry.width, geometry.height), Image.Resampling.LANCZOS
@@ -505,11 +515,17 @@ class _HtmlRendererBase:
 
 
 def _abort_sync(route: Route) -> None:
-    route.abort()
+    if route.request.url.startswith("data:"):
+        route.continue_()
+    else:
+        route.abort()
 
 
 async def _abort_async(route: AsyncRoute) -> None:
-    await route.abort()
+    if route.request.url.startswith("data:"):
+        await route.continue_()
+    else:
+        await route.abort()
 
 
 class _SharedSyncBrowser(threading.local):
@@ -568,7 +584,8 @@ class HtmlRenderer(_HtmlRendererBase):
         font_size_px: Body text size in final-image pixels, overriding the preset.
         line_height: Line height in ems, overriding the preset.
         device_scale: Pages are drawn at this many device pixels per pixel and
-            downsampled with Lanczos; 2 makes small glyphs sharper, 1 is faster.
+            downsampled; 2 makes small glyphs sharper but costs about four times as
+            long. Defaults to the preset's (2 for ``"dense"``, 1 for ``"legible"``).
         executable_path: Chromium to launch; defaults to :func:`find_chromium`.
 
     Raises:
@@ -587,7 +604,7 @@ class HtmlRenderer(_HtmlRendererBase):
         *,
         font_size_px: float | None = None,
         line_height: float | None = None,
-        device_scale: int = 2,
+        device_scale: int | None = None,
         executable_path: str | None = None,
     ) -> None:
         super().__init__(
@@ -729,7 +746,7 @@ class AsyncHtmlRenderer(_HtmlRendererBase):
         *,
         font_size_px: float | None = None,
         line_height: float | None = None,
-        device_scale: int = 2,
+        device_scale: int | None = None,
         executable_path: str | None = None,
     ) -> None:
         super().__init__(

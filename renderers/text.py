@@ -135,6 +135,7 @@ class _Typesetter:
     code_height: float
     prose_size: float
     code_size: float
+    mono_advance: float
 
     def split_faces(self, word: str, style: int) -> list[tuple[str, tuple[int, int]]]:
         """Cut ``word`` into runs, each drawn by the first face of the chain that has it."""
@@ -255,6 +256,8 @@ class TextRenderer:
         inner = width - 2 * margin
         columns = max(1, math.ceil(inner / preset.max_column_px))
         gutter = 2 * margin
+        if code:
+            columns = max(columns, _code_columns(text, inner, gutter, setter.mono_advance))
         column_width = (inner - gutter * (columns - 1)) / columns
         if column_width < 4 * setter.prose_size:
             raise RenderError(
@@ -337,7 +340,20 @@ def _build_typesetter(preset: Preset, script: Script, code: bool) -> _Typesetter
         code_height=code_type.size_px * code_type.line_pitch,
         prose_size=prose.size_px,
         code_size=code_type.size_px,
+        mono_advance=glyphs.entry("M", (MONO, 0))[0],
     )
+
+
+def _code_columns(text: str, inner: int, gutter: int, cell: float) -> int:
+    """How many columns code can be set in with 80% of its lines unwrapped (at most 4).
+
+    Source lines are short, so a single column leaves most of a wide page empty.
+    """
+    lengths = sorted(len(line.expandtabs(4)) for line in text.splitlines()[:4000])
+    if not lengths:
+        return 1
+    needed = max(lengths[int(len(lengths) * 0.8)], 20) * cell
+    return max(1, min(4, int((inner + gutter) // (needed + gutter))))
 
 
 def _first_line(page: list[list[Line]]) -> Line:

@@ -1,0 +1,271 @@
+"""Compression curve: how many text tokens a page holds at a given read-back accuracy.
+
+For each tier, render style (the ``dense`` and ``legible`` presets, swept over glyph
+size), content (English prose, source code, Chinese) and CPU decoder, one full page is
+rendered, read back, and scored (character accuracy; cl100k tokens of the text the page
+shows). pixelprompt 0.4.0's pages are measured the same way in the same run. The
+capacity at a threshold is the most tokens any measured size put on a page while
+read-back stayed at or above it.
+
+Prints JSON to stdout and draws ``benchmarks/results/compression_curve.png``.
+
+Usage:
+    python benchmarks/compression_curve.py > benchmarks/results/compression_curve.json
+    python benchmarks/compression_curve.py --tiers small tiny --contents prose --decoders tesseract
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from optical_memory.decoders import get_decoder
+from optical_memory.metrics import char_accuracy
+from optical_memory.renderers import TextRenderer, Tier
+from optical_memory.renderers.presets import get_preset
+from optical_memory.tokens import count_tokens
+
+HERE = Path(__file__).resolve().parent
+THRESHOLDS = (0.97, 0.90, 0.60)
+
+# Glyph sizes (px) swept per render style and content.
+SIZES: dict[tuple[str, str], tuple[float, ...]] = {
+    ("dense", "prose"): (5.5, 6.0, 6.5, 7.0, 8.0),
+    ("dense", "code"): (5.5, 6.0, 6.5, 7.0, 8.0),
+    ("dense", "chinese"): (8.0, 9.0, 10.0, 11.0),
+    ("legible", "prose"): (9.0, 11.0, 13.0),
+    ("legible", "code"): (9.0, 11.0, 13.0),
+    ("legible", "chinese"): (11.0, 14.0),
+    ("pixelprompt", "prose"): (6, 7, 8, 9),
+    ("pixelprompt", "code"): (6, 7, 8, 9),
+}
+
+
+def corpus(content: str) -> str:
+    """Benchmark text for a content kind, repeated so any page can be filled."""
+    if content == "code":
+        import argparse as a
+        import json.decoder as jd
+        import textwrap as tw
+
+        text = "\n\n".join(inspect.getsource(m) for m in (tw, jd, a))
+        return text * 2
+    name = "english_prose.txt" if content == "prose" else "chinese.txt"
+    raw = (HERE / "corpus" / name).read_text(encoding="utf-8")
+    passages = [p.strip() for p in raw.split("===") if len(p.strip()) > 200]
+    return "\n\n".join(passages) * 4
+
+
+@dataclass
+class Point:
+    """One rendered page and how well each decoder read it."""
+
+    renderer: str
+    style: str
+    content: str
+    tier: str
+    size_px: float
+    chars: int
+    tokens: int
+    reference: str
+    image: Any
+    accuracy: dict[str, float]
+    accuracy_no_space: dict[str, float]
+    seconds: dict[str, float]
+
+
+def render_ours(style: str, content: str, tier: Tier, size: float, text: str) -> tuple[Any, str]:
+    preset = get_preset(style)
+    if content == "chinese":
+        size_for_latin = size * preset.latin_prose.size_px / preset.cjk_prose.size_px
+    elif content == "code":
+        size_for_latin = size * preset.latin_prose.size_px / preset.latin_code.size_px
+    else:
+        size_for_latin = size
+    renderer = TextRenderer(preset=preset, font_size=size_for_latin)
+    kind = "code" if content == "code" else "prose"
+    page = next(renderer.iter_pages(text, tier, kind=kind))
+    return page.image, page.text(text)
+
+
+def render_pixelprompt(tier: Tier, size: int, text: str) -> tuple[Any, str]:
+    from pixelprompt import PixelPrompt, RenderConfig
+
+    renderer = PixelPrompt(
+        RenderConfig(
+            font_size=size,
+            max_width=tier.side,
+            max_height=tier.side,
+            dynamic_width=False,
+            dynamic_height=False,
+            minify=False,
+        )
+    )
+    lines = renderer._paginate(renderer._wrap_text(text))[0]
+    image = renderer._render_page(lines)._image
+    return image, "\n".join(lines)
+
+
+def plan(tiers: list[Tier], contents: list[str], styles: list[str]) -> list[Point]:
+    points = []
+    for content in contents:
+        text = corpus(content)
+        for tier in tiers:
+            for style in styles:
+                sizes = SIZES.get((style, content))
+                if not sizes:
+                    continue
+                for size in sizes:
+                    if style == "pixelprompt":
+                        image, shown = render_pixelprompt(tier, int(size), text)
+                        renderer = "pixelprompt 0.4.0"
+                    else:
+                        image, shown = render_ours(style, content, tier, size, text)
+                        renderer = "optical-memory TextRenderer"
+                    points.append(
+                        Point(renderer, style, content, tier.label, size, len(shown),
+                              count_tokens(shown), shown, image, {}, {}, {})
+                    )
+    return points
+
+
+def decoder_for(name: str, content: str) -> Any:
+    if name == "rapidocr":
+        return get_decoder("rapidocr", script="cjk" if content == "chinese" else "latin")
+    return get_decoder("tesseract", lang="chi_sim" if content == "chinese" else "eng")
+
+
+def read_back(points: list[Point], decoders: list[str], skip_rapid_large: bool) -> None:
+    from tqdm import tqdm
+
+    for name in decoders:
+        for content in sorted({p.content for p in points}):
+            todo = [p for p in points if p.content == content]
+            if name == "rapidocr" and skip_rapid_large:
+                todo = [p for p in todo if p.tier in ("small", "tiny")]
+            if not todo:
+                continue
+            with decoder_for(name, content) as decoder:
+                batch = 2
+                bar = tqdm(total=len(todo), desc=f"{name} {content}", unit="page", file=sys.stderr)
+                for i in range(0, len(todo), batch):
+                    chunk = todo[i : i + batch]
+                    start = time.perf_counter()
+                    texts = decoder.decode([p.image for p in chunk])
+                    elapsed = (time.perf_counter() - start) / len(chunk)
+                    for point, text in zip(chunk, texts, strict=True):
+                        point.accuracy[name] = round(char_accuracy(point.reference, text), 4)
+                        point.accuracy_no_space[name] = round(
+                            char_accuracy(point.reference, text, ignore_whitespace=True), 4
+                        )
+                        point.seconds[name] = round(elapsed, 1)
+                    bar.update(len(chunk))
+                bar.close()
+
+
+def capacities(points: list[Point]) -> list[dict[str, Any]]:
+    groups: dict[tuple[str, str, str, str], list[Point]] = {}
+    for p in points:
+        for decoder in p.accuracy:
+            groups.setdefault((p.style, p.content, p.tier, decoder), []).append(p)
+    rows = []
+    for (style, content, tier, decoder), group in sorted(groups.items()):
+        row: dict[str, Any] = {"style": style, "content": content, "tier": tier, "decoder": decoder}
+        for threshold in THRESHOLDS:
+            ok = [p for p in group if p.accuracy[decoder] >= threshold]
+            best = max(ok, key=lambda p: p.tokens, default=None)
+            key = f"{threshold:.2f}"
+            row[f"tokens_at_{key}"] = best.tokens if best else None
+            row[f"chars_at_{key}"] = best.chars if best else None
+            row[f"size_at_{key}"] = best.size_px if best else None
+        rows.append(row)
+    return rows
+
+
+def plot(points: list[Point], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    contents = sorted({p.content for p in points})
+    decoders = sorted({d for p in points for d in p.accuracy})
+    if not contents or not decoders:
+        return
+    fig, axes = plt.subplots(
+        len(contents), len(decoders), figsize=(5 * len(decoders), 3.6 * len(contents)),
+        squeeze=False,
+    )
+    for i, content in enumerate(contents):
+        for j, decoder in enumerate(decoders):
+            ax = axes[i][j]
+            series: dict[str, list[Point]] = {}
+            for p in points:
+                if p.content == content and decoder in p.accuracy:
+                    series.setdefault(f"{p.style} {p.tier}", []).append(p)
+            for name, pts in sorted(series.items()):
+                pts.sort(key=lambda p: p.tokens)
+                ax.plot([p.tokens for p in pts], [p.accuracy[decoder] for p in pts],
+                        marker="o" if "pixelprompt" not in name else "x", label=name, lw=1)
+            for threshold in THRESHOLDS:
+                ax.axhline(threshold, color="grey", lw=0.5, ls=":")
+            ax.set_xscale("log")
+            ax.set_ylim(0, 1.02)
+            ax.set_title(f"{content}, read back by {decoder}", fontsize=9)
+            ax.set_xlabel("cl100k tokens on the page")
+            ax.set_ylabel("character accuracy")
+            ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tiers", nargs="+", default=[t.label for t in Tier])
+    parser.add_argument("--contents", nargs="+", default=["prose", "code", "chinese"])
+    parser.add_argument("--styles", nargs="+", default=["dense", "legible", "pixelprompt"])
+    parser.add_argument("--decoders", nargs="*", default=["rapidocr", "tesseract"])
+    parser.add_argument(
+        "--rapidocr-all-tiers",
+        action="store_true",
+        help="also read base and large pages with RapidOCR (2-5 CPU-minutes a page)",
+    )
+    parser.add_argument("--plot", type=Path, default=HERE / "results" / "compression_curve.png")
+    parser.add_argument("--save-pages", type=Path, help="write every page image here")
+    args = parser.parse_args()
+
+    started = time.time()
+    tiers = [Tier.coerce(t) for t in args.tiers]
+    points = plan(tiers, args.contents, args.styles)
+    if args.save_pages:
+        args.save_pages.mkdir(parents=True, exist_ok=True)
+        for n, p in enumerate(points):
+            p.image.save(args.save_pages / f"{n:03d}-{p.style}-{p.content}-{p.tier}-{p.size_px:g}.png")
+    read_back(points, args.decoders, skip_rapid_large=not args.rapidocr_all_tiers)
+    result = {
+        "benchmark": "compression_curve",
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "platform": platform.platform()},
+        "seconds": round(time.time() - started),
+        "thresholds": THRESHOLDS,
+        "capacity": capacities(points),
+        "points": [
+            {f.name: getattr(p, f.name) for f in fields(p) if f.name not in ("reference", "image")}
+            for p in points
+        ],
+    }
+    json.dump(result, sys.stdout, indent=1)
+    sys.stdout.write("\n")
+    plot(points, args.plot)
+
+
+if __name__ == "__main__":
+    main()
