@@ -8,7 +8,11 @@
         DecayError(RenderError, ValueError)
       DecoderError
         DecoderUnavailable
+          UnknownLanguageError(DecoderUnavailable, ValueError)
         InvalidImageError(DecoderError, ValueError)
+      EncodingUnavailable
+        UnknownEncodingError(EncodingUnavailable, ValueError)
+      InvalidSettingError(OpticalMemoryError, ValueError)
       UnknownTierError(OpticalMemoryError, ValueError)
       UnknownPresetError(OpticalMemoryError, ValueError)
       UnknownDecoderError(OpticalMemoryError, ValueError)
@@ -27,11 +31,15 @@ __all__ = [
     "DecayError",
     "DecoderError",
     "DecoderUnavailable",
+    "EncodingUnavailable",
     "FontNotFoundError",
     "InvalidImageError",
+    "InvalidSettingError",
     "OpticalMemoryError",
     "RenderError",
     "UnknownDecoderError",
+    "UnknownEncodingError",
+    "UnknownLanguageError",
     "UnknownPresetError",
     "UnknownTierError",
 ]
@@ -61,8 +69,24 @@ class DecoderUnavailable(DecoderError):
     """The decoder's engine (a Python package or a system binary) is not installed."""
 
 
+class UnknownLanguageError(DecoderUnavailable, ValueError):
+    """A decoder language that is unknown or not installed (e.g. a Tesseract traineddata)."""
+
+
 class InvalidImageError(DecoderError, ValueError):
     """An input image is corrupt, empty, or not of a supported type."""
+
+
+class EncodingUnavailable(OpticalMemoryError):
+    """No genuine BPE data could be found offline for a tokenizer encoding."""
+
+
+class UnknownEncodingError(EncodingUnavailable, ValueError):
+    """An encoding name that tiktoken does not define."""
+
+
+class InvalidSettingError(OpticalMemoryError, ValueError):
+    """A constructor option out of range or of the wrong kind (workers, scales, sizes)."""
 
 
 class UnknownTierError(OpticalMemoryError, ValueError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import importlib
 import importlib.util
 import re
 import socket
@@ -82,6 +83,21 @@ def _bpe_openai_file(name: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "data" / f"{name}.tiktoken.gz"
 
 
+def _cache_key(monkeypatch: pytest.MonkeyPatch, name: str) -> str:
+    """The file name tiktoken's cache uses for an encoding's rank file."""
+    plugin = importlib.import_module("tiktoken_ext.openai_public")
+    requested: list[str] = []
+
+    def record(path: str, expected_hash: str | None = None) -> dict[bytes, int]:
+        requested.append(path)
+        raise LookupError
+
+    with monkeypatch.context() as patch, pytest.raises(LookupError):
+        patch.setattr(plugin, "load_tiktoken_bpe", record)
+        plugin.ENCODING_CONSTRUCTORS[name]()
+    return hashlib.sha1(requested[0].encode()).hexdigest()
+
+
 def _passages(file_name: str) -> list[str]:
     text = (CORPUS / file_name).read_text(encoding="utf-8")
     return [p for p in re.split(r"^=== .* ===$", text, flags=re.MULTILINE) if p.strip()]
@@ -116,8 +132,7 @@ def test_counter_is_exact(offline: Path) -> None:
 
 
 def test_tiktoken_plugin_is_restored(offline: Path) -> None:
-    import tiktoken_ext.openai_public as plugin
-
+    plugin = importlib.import_module("tiktoken_ext.openai_public")
     get_encoding("cl100k_base")
     assert plugin.load_tiktoken_bpe is tiktoken.load.load_tiktoken_bpe
 
@@ -125,21 +140,11 @@ def test_tiktoken_plugin_is_restored(offline: Path) -> None:
 def test_uses_tiktoken_cache_when_it_has_the_file(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, no_network: None
 ) -> None:
-    import tiktoken_ext.openai_public as plugin
-
-    requested: list[str] = []
-
-    def record(path: str, expected_hash: str | None = None) -> dict[bytes, int]:
-        requested.append(path)
-        raise LookupError
-
-    with monkeypatch.context() as patch, pytest.raises(LookupError):
-        patch.setattr(plugin, "load_tiktoken_bpe", record)
-        plugin.ENCODING_CONSTRUCTORS["cl100k_base"]()
     cache_dir = tmp_path / "cache"
     cache_dir.mkdir()
-    key = hashlib.sha1(requested[0].encode()).hexdigest()
-    (cache_dir / key).write_bytes(gzip.decompress(_bpe_openai_file("cl100k_base").read_bytes()))
+    (cache_dir / _cache_key(monkeypatch, "cl100k_base")).write_bytes(
+        gzip.decompress(_bpe_openai_file("cl100k_base").read_bytes())
+    )
     empty = tmp_path / "empty"
     empty.mkdir()
     monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(cache_dir))
@@ -212,3 +217,15 @@ def test_approximation_is_close_on_corpus(offline: Path, file_name: str) -> None
     text = (CORPUS / file_name).read_text(encoding="utf-8")
     real = count_tokens(text)
     assert abs(approximate_token_count(text) - real) <= FILE_TOLERANCE * real
+
+
+def test_stale_tiktoken_cache_entry_is_ignored(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, no_network: None
+) -> None:
+    # A cache entry with the wrong hash would make tiktoken download again; we skip it.
+    stale = tmp_path / _cache_key(monkeypatch, "cl100k_base")
+    stale.write_bytes(b"stale")
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv(DATA_DIR_ENV, raising=False)
+    assert count_tokens("hello world") == 2
+    assert stale.read_bytes() == b"stale"
