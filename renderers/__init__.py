@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .decay import decay
-    from .html import HtmlRenderer
+    from .html import AsyncHtmlRenderer, HtmlRenderer
     from .page import FontSettings, RenderedPage
     from .presets import Preset
     from .text import TextRenderer
     from .tiers import Tier
 
 __all__ = [
+    "AsyncHtmlRenderer",
     "FontSettings",
     "HtmlRenderer",
     "Preset",
@@ -36,6 +37,7 @@ __all__ = [
 ]
 
 _HOMES = {
+    "AsyncHtmlRenderer": "html",
     "FontSettings": "page",
     "HtmlRenderer": "html",
     "Preset": "presets",

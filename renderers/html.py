@@ -36,7 +36,7 @@ import re
 import shutil
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from html import escape
 from html.parser import HTMLParser
 from importlib import resources
@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-from optical_memory.errors import RenderError, UnknownPresetError
+from optical_memory.errors import InvalidSettingError, RenderError, UnknownPresetError
 
 from .page import FontSettings, RenderedPage
 from .tiers import Tier, TierLike
@@ -81,9 +81,12 @@ _INSTALL_HINT = (
 )
 _FAMILY = "DejaVu Sans"
 _BLOCK_TAGS = frozenset(
-    "address article aside blockquote caption dd details dialog div dl dt fieldset "
-    "figcaption figure footer form h1 h2 h3 h4 h5 h6 header hgroup hr li main nav ol p "
-    "pre section summary table tr ul".split()
+    {
+        *("address", "article", "aside", "blockquote", "caption", "dd", "details", "dialog"),
+        *("div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form", "header"),
+        *("h1", "h2", "h3", "h4", "h5", "h6", "hgroup", "hr", "li", "main", "nav", "ol", "p"),
+        *("pre", "section", "summary", "table", "tr", "ul"),
+    }
 )
 _NEWLINE = re.compile(r"\r\n?|\n")
 
@@ -138,7 +141,7 @@ async ({html, vars, pitch, gap}) => {
 
 @dataclass(frozen=True)
 class _Style:
-    """A preset's type: body px, line height in ems, margin as a fraction of the side, supersampling."""
+    """A preset: body px, line height in ems, margin as a fraction of the side, supersampling."""
 
     font_px: float
     line_height: float
@@ -170,7 +173,6 @@ class _Job:
     kind: str
     geometry: _Geometry
     script_args: dict[str, Any]
-    metadata: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -232,9 +234,7 @@ def _markdown() -> MarkdownIt:
     return md
 
 
-def _render_code(
-    renderer: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any
-) -> str:
+def _render_code(renderer: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
     """A code block with each line wrapped in a span that carries its source offset."""
     token = tokens[idx]
     offsets: list[int] = token.meta.get("om_lines", [])
@@ -253,9 +253,7 @@ def _render_code(
     return f'<pre data-om="{start}"><code{css_class}>{body}\n</code></pre>\n'
 
 
-def _render_break(
-    renderer: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any
-) -> str:
+def _render_break(renderer: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
     """A line break followed by an empty marker for the source line that follows it."""
     token = tokens[idx]
     tag = "<br />\n" if token.type == "hardbreak" else "\n"
@@ -356,9 +354,11 @@ def _page_spans(layout: _Layout, length: int) -> list[tuple[int, int]]:
 
 
 def _stylesheet() -> str:
-    return resources.files(__package__ or "optical_memory.renderers").joinpath(
-        "html.css"
-    ).read_text(encoding="utf-8")
+    return (
+        resources.files(__package__ or "optical_memory.renderers")
+        .joinpath("html.css")
+        .read_text(encoding="utf-8")
+    )
 
 
 class _HtmlRendererBase:
@@ -378,13 +378,13 @@ class _HtmlRendererBase:
             names = ", ".join(_PRESETS)
             raise UnknownPresetError(f"unknown preset {preset!r}; expected one of: {names}")
         if font_size_px is not None and font_size_px <= 0:
-            raise ValueError(f"font_size_px must be positive, got {font_size_px!r}")
+            raise InvalidSettingError(f"font_size_px must be positive, got {font_size_px!r}")
         if line_height is not None and line_height <= 0:
-            raise ValueError(f"line_height must be positive, got {line_height!r}")
+            raise InvalidSettingError(f"line_height must be positive, got {line_height!r}")
         if device_scale is None:
             device_scale = style.device_scale
         if device_scale < 1:
-            raise ValueError(f"device_scale must be 1 or more, got {device_scale!r}")
+            raise InvalidSettingError(f"device_scale must be 1 or more, got {device_scale!r}")
         self.preset = preset
         self.font_size_px = font_size_px if font_size_px is not None else style.font_px
         self.line_height = line_height if line_height is not None else style.line_height
@@ -416,7 +416,9 @@ class _HtmlRendererBase:
             resolved = None
             width, height = size
         if width < 16 or height < 16:
-            raise ValueError(f"page size must be at least 16 x 16 pixels, got {width} x {height}")
+            raise InvalidSettingError(
+                f"page size must be at least 16 x 16 pixels, got {width} x {height}"
+            )
         margin = max(1, round(min(width, height) * self._margin_fraction))
         return _Geometry(width=width, height=height, margin=margin, tier=resolved)
 
@@ -470,13 +472,10 @@ class _HtmlRendererBase:
         """Scroll page ``index`` into the viewport: Chromium only captures what is in view."""
         return {"expression": f"window.scrollTo({index * geometry.width}, 0)"}
 
-    def _clip(self, geometry: _Geometry, index: int) -> dict[str, Any]:
-        # Supersampled captures are JPEG at quality 100: after downsampling they differ from
-        # PNG by at most 2 levels, and decoding them at half scale is several times faster.
-        lossy = self.device_scale > 1
+    @staticmethod
+    def _clip(geometry: _Geometry, index: int) -> dict[str, Any]:
         return {
-            "format": "jpeg" if lossy else "png",
-            **({"quality": 100} if lossy else {}),
+            "format": "png",
             "clip": {
                 "x": index * geometry.width,
                 "y": 0,
@@ -493,13 +492,10 @@ class _HtmlRendererBase:
         font = self.font
         pages = []
         for index, (capture, span) in enumerate(zip(captures, spans, strict=True)):
-            image = Image.open(io.BytesIO(base64.b64decode(capture)))
-            image.draft("L", (geometry.width, geometry.height))
-            image = image.convert("L")
+            image = Image.open(io.BytesIO(base64.b64decode(capture))).convert("L")
+            # Lanczos keeps supersampled glyphs sharp: box or DCT halving costs OCR accuracy.
             if image.size != (geometry.width, geometry.height):
-                image = image.resize(
-                    (geometry.width, geometry.height), Image.Resampling.LANCZOS
-                )
+                image = image.resize((geometry.width, geometry.height), Image.Resampling.LANCZOS)
             pages.append(
                 RenderedPage(
                     image=image,
