@@ -131,8 +131,20 @@ def plan(tiers: list[Tier], contents: list[str], styles: list[str]) -> list[Poin
                         image, shown = render_ours(style, content, tier, size, text)
                         renderer = "optical-memory TextRenderer"
                     points.append(
-                        Point(renderer, style, content, tier.label, size, len(shown),
-                              count_tokens(shown), shown, image, {}, {}, {})
+                        Point(
+                            renderer,
+                            style,
+                            content,
+                            tier.label,
+                            size,
+                            len(shown),
+                            count_tokens(shown),
+                            shown,
+                            image,
+                            {},
+                            {},
+                            {},
+                        )
                     )
     return points
 
@@ -201,7 +213,9 @@ def plot(points: list[Point], path: Path) -> None:
     if not contents or not decoders:
         return
     fig, axes = plt.subplots(
-        len(contents), len(decoders), figsize=(5 * len(decoders), 3.6 * len(contents)),
+        len(contents),
+        len(decoders),
+        figsize=(5 * len(decoders), 3.6 * len(contents)),
         squeeze=False,
     )
     for i, content in enumerate(contents):
@@ -213,8 +227,13 @@ def plot(points: list[Point], path: Path) -> None:
                     series.setdefault(f"{p.style} {p.tier}", []).append(p)
             for name, pts in sorted(series.items()):
                 pts.sort(key=lambda p: p.tokens)
-                ax.plot([p.tokens for p in pts], [p.accuracy[decoder] for p in pts],
-                        marker="o" if "pixelprompt" not in name else "x", label=name, lw=1)
+                ax.plot(
+                    [p.tokens for p in pts],
+                    [p.accuracy[decoder] for p in pts],
+                    marker="o" if "pixelprompt" not in name else "x",
+                    label=name,
+                    lw=1,
+                )
             for threshold in THRESHOLDS:
                 ax.axhline(threshold, color="grey", lw=0.5, ls=":")
             ax.set_xscale("log")
@@ -228,7 +247,9 @@ def plot(points: list[Point], path: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--tiers", nargs="+", default=[t.label for t in Tier])
     parser.add_argument("--contents", nargs="+", default=["prose", "code", "chinese"])
     parser.add_argument("--styles", nargs="+", default=["dense", "legible", "pixelprompt"])
@@ -248,12 +269,17 @@ def main() -> None:
     if args.save_pages:
         args.save_pages.mkdir(parents=True, exist_ok=True)
         for n, p in enumerate(points):
-            p.image.save(args.save_pages / f"{n:03d}-{p.style}-{p.content}-{p.tier}-{p.size_px:g}.png")
+            p.image.save(
+                args.save_pages / f"{n:03d}-{p.style}-{p.content}-{p.tier}-{p.size_px:g}.png"
+            )
     read_back(points, args.decoders, skip_rapid_large=not args.rapidocr_all_tiers)
     result = {
         "benchmark": "compression_curve",
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "platform": platform.platform()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
         "seconds": round(time.time() - started),
         "thresholds": THRESHOLDS,
         "capacity": capacities(points),

@@ -48,7 +48,9 @@ def measure(render: Callable[[], list[Any]], repeats: int) -> tuple[list[float],
     return per_page, pages
 
 
-def row(renderer: str, tier: Tier, preset: str, times: list[float], pages: int, **extra: Any) -> dict[str, Any]:
+def row(
+    renderer: str, tier: Tier, preset: str, times: list[float], pages: int, **extra: Any
+) -> dict[str, Any]:
     median = statistics.median(times)
     return {
         "renderer": renderer,

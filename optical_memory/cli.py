@@ -81,8 +81,43 @@ def _render(text: str, file: Path, *, tier: str, preset: str, kind: str, html: b
 
 
 _CODE_SUFFIXES = frozenset(
-    ".py .js .ts .tsx .jsx .java .c .h .cc .cpp .hpp .rs .go .rb .php .cs .kt .swift .sh "
-    ".sql .json .yaml .yml .toml .ini .cfg .xml .css .scss .lua .r .jl .scala .hs .ml".split()
+    [
+        ".py",
+        ".js",
+        ".ts",
+        ".tsx",
+        ".jsx",
+        ".java",
+        ".c",
+        ".h",
+        ".cc",
+        ".cpp",
+        ".hpp",
+        ".rs",
+        ".go",
+        ".rb",
+        ".php",
+        ".cs",
+        ".kt",
+        ".swift",
+        ".sh",
+        ".sql",
+        ".json",
+        ".yaml",
+        ".yml",
+        ".toml",
+        ".ini",
+        ".cfg",
+        ".xml",
+        ".css",
+        ".scss",
+        ".lua",
+        ".r",
+        ".jl",
+        ".scala",
+        ".hs",
+        ".ml",
+    ]
 )
 
 

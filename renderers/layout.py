@@ -8,6 +8,7 @@ spans of a render cover the source with no gap or overlap.
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from bisect import bisect_right
@@ -16,9 +17,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 __all__ = [
-    "REGULAR",
     "BOLD",
     "MONO",
+    "REGULAR",
     "Block",
     "Entry",
     "FontKey",
@@ -273,7 +274,9 @@ class LineBreaker:
                     x += piece[0]
         self._finish(line, rtl)
 
-    def _split_long(self, pieces: list[Entry], offset: int, line: Line, x: float) -> tuple[Line, float]:
+    def _split_long(
+        self, pieces: list[Entry], offset: int, line: Line, x: float
+    ) -> tuple[Line, float]:
         """Break a word wider than the column anywhere, filling each line.
 
         Returns the line still open after the word and the pen position on it.
@@ -347,9 +350,7 @@ def _fit(text: str, key: FontKey, room: float, entry: Callable[[str, FontKey], E
 
 
 def _is_rtl(text: str) -> bool:
-    return not text.isascii() and any(
-        unicodedata.bidirectional(c) in _RTL_CLASSES for c in text
-    )
+    return not text.isascii() and any(unicodedata.bidirectional(c) in _RTL_CLASSES for c in text)
 
 
 def _reorder_bidi(line: Line, width: float) -> None:
@@ -383,7 +384,7 @@ def _reorder_bidi(line: Line, width: float) -> None:
         run for group in groups for run in (reversed(group) if _is_rtl(group[0][1][3]) else group)
     ]
     # Keep the original gaps between runs, in visual order.
-    gaps = [0.0] + [b[0] - (a[0] + a[1][0]) for a, b in zip(runs, runs[1:], strict=False)]
+    gaps = [0.0] + [b[0] - (a[0] + a[1][0]) for a, b in itertools.pairwise(runs)]
     used = sum(run[1][0] for run in runs) + sum(gaps)
     x = width - used if base_rtl else 0.0
     placed: list[Run] = []
@@ -394,9 +395,7 @@ def _reorder_bidi(line: Line, width: float) -> None:
     line.runs = placed
 
 
-def paginate(
-    lines: list[Line], column_height: float, columns: int
-) -> list[list[list[Line]]]:
+def paginate(lines: list[Line], column_height: float, columns: int) -> list[list[list[Line]]]:
     """Group lines into pages of ``columns`` columns each at most ``column_height`` tall.
 
     A paragraph gap at the top of a column is dropped. Every page holds at least one

@@ -134,7 +134,9 @@ class GlyphCache:
             np.maximum(region, ink, out=region)
         return (pen, word, left, text, key)
 
-    def _draw_glyph(self, char: str, key: FontKey) -> tuple[float, list[tuple[Ink | None, int]]] | None:
+    def _draw_glyph(
+        self, char: str, key: FontKey
+    ) -> tuple[float, list[tuple[Ink | None, int]]] | None:
         try:
             phases = [self._draw_ink(char, key, phase / _PHASES) for phase in range(_PHASES)]
         except (OSError, ValueError, RuntimeError):
@@ -216,7 +218,9 @@ class GlyphCache:
             parts.append(ink)
             cursor = at + ink.shape[1]
         if parts:
-            _stamp(canvas, parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1), start, top)
+            _stamp(
+                canvas, parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1), start, top
+            )
         for ink, at in stray:
             _stamp(canvas, ink, at, top)
 

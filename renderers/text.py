@@ -12,7 +12,7 @@ from typing import Any, Literal
 import numpy as np
 from PIL import Image
 
-from optical_memory.errors import RenderError
+from optical_memory.errors import InvalidSettingError, RenderError
 
 from .fonts import PLACEHOLDER, FontChain
 from .layout import (
@@ -184,7 +184,9 @@ class TextRenderer:
         base = get_preset(preset)
         if font_size is not None:
             if not (math.isfinite(font_size) and 2 <= font_size <= 200):
-                raise RenderError(f"font_size must be between 2 and 200 px, got {font_size!r}")
+                raise InvalidSettingError(
+                    f"font_size must be between 2 and 200 px, got {font_size!r}"
+                )
             base = base.with_size(font_size)
         self.preset = base
 
@@ -210,7 +212,8 @@ class TextRenderer:
             Pages in order; their spans cover ``text`` with no gap or overlap.
 
         Raises:
-            RenderError: Bad arguments, or no usable font.
+            RenderError: ``text`` is not a string, or no usable font was found.
+            InvalidSettingError: A bad ``size`` or ``kind``, or a canvas too small for the text.
             UnknownTierError: ``tier`` names no tier.
         """
         return list(self.iter_pages(text, tier, size=size, kind=kind))
@@ -247,7 +250,7 @@ class TextRenderer:
         if not isinstance(text, str):
             raise RenderError(f"text must be a str, got {type(text).__name__}")
         if kind not in ("auto", "prose", "code"):
-            raise RenderError(f"kind must be 'auto', 'prose' or 'code', got {kind!r}")
+            raise InvalidSettingError(f"kind must be 'auto', 'prose' or 'code', got {kind!r}")
         page_tier, (width, height) = _canvas(tier, size)
         code = kind == "code" or (kind == "auto" and looks_like_code(text))
         setter = self._typesetter("cjk" if is_cjk(text[:20_000]) else "latin", code)
@@ -260,7 +263,7 @@ class TextRenderer:
             columns = max(columns, _code_columns(text, inner, gutter, setter.mono_advance))
         column_width = (inner - gutter * (columns - 1)) / columns
         if column_width < 4 * setter.prose_size:
-            raise RenderError(
+            raise InvalidSettingError(
                 f"a {width}x{height} canvas is too small for {setter.prose_size:g}px text"
             )
         breaker = LineBreaker(
@@ -367,7 +370,7 @@ def _canvas(tier: TierLike, size: tuple[int, int] | None) -> tuple[Tier | None, 
     try:
         width, height = (int(v) for v in size)
     except (TypeError, ValueError):
-        raise RenderError(f"size must be (width, height) in pixels, got {size!r}") from None
+        raise InvalidSettingError(f"size must be (width, height) in pixels, got {size!r}") from None
     if not (16 <= width <= 16384 and 16 <= height <= 16384):
-        raise RenderError(f"size must be between 16 and 16384 px per side, got {size!r}")
+        raise InvalidSettingError(f"size must be between 16 and 16384 px per side, got {size!r}")
     return None, (width, height)

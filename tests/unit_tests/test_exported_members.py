@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import optical_memory.decoders
 import optical_memory.errors
+import optical_memory.metrics
 import optical_memory.renderers
 
 
 def test_renderers_exports() -> None:
     assert sorted(optical_memory.renderers.__all__) == [
+        "AsyncHtmlRenderer",
         "FontSettings",
         "HtmlRenderer",
         "Preset",
@@ -24,3 +27,27 @@ def test_error_tree_has_one_root() -> None:
     root = optical_memory.errors.OpticalMemoryError
     for name in optical_memory.errors.__all__:
         assert issubclass(getattr(optical_memory.errors, name), root)
+
+
+def test_decoders_and_metrics_exports() -> None:
+    assert sorted(optical_memory.decoders.__all__) == [
+        "Decoder",
+        "ImageInput",
+        "RapidOCRDecoder",
+        "TesseractDecoder",
+        "get_decoder",
+    ]
+    assert "char_accuracy" in optical_memory.metrics.__all__
+
+
+def test_importing_the_package_stays_light() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, optical_memory, optical_memory.renderers, optical_memory.decoders;"
+        "heavy = {'torch', 'playwright', 'rapidocr_onnxruntime', 'onnxruntime', 'transformers'};"
+        "print(sorted(heavy & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

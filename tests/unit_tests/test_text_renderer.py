@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from optical_memory.errors import (
     FontNotFoundError,
+    InvalidSettingError,
     OpticalMemoryError,
     RenderError,
     UnknownPresetError,
@@ -52,7 +55,7 @@ def ink(page: RenderedPage) -> int:
 def assert_spans_cover(pages: list[RenderedPage], text: str) -> None:
     assert pages[0].span[0] == 0
     assert pages[-1].span[1] == len(text)
-    for before, after in zip(pages, pages[1:], strict=False):
+    for before, after in itertools.pairwise(pages):
         assert before.span[1] == after.span[0]
         assert before.span[0] < before.span[1]
     assert "".join(page.text(text) for page in pages) == text
@@ -144,9 +147,7 @@ def test_long_unbreakable_token_wraps_anywhere(dense: TextRenderer) -> None:
         "ﷺ ﷽ 𒐫 𝕬𝖇𝖈 ∀x∈ℝ: x²≥0",
     ],
 )
-def test_unicode_renders_without_crashing_and_spans_cover(
-    dense: TextRenderer, text: str
-) -> None:
+def test_unicode_renders_without_crashing_and_spans_cover(dense: TextRenderer, text: str) -> None:
     pages = dense.render(text * 3, tier="tiny")
     assert_spans_cover(pages, text * 3)
     assert ink(pages[0]) > 50
@@ -235,7 +236,7 @@ def test_chat_labels_are_bold(dense: TextRenderer) -> None:
 
 def test_looks_like_code() -> None:
     assert looks_like_code("def f():\n    return 1\n\nclass A:\n    pass\n")
-    assert looks_like_code("int main() {\n  printf(\"hi\");\n  return 0;\n}\n")
+    assert looks_like_code('int main() {\n  printf("hi");\n  return 0;\n}\n')
     assert not looks_like_code(PROSE * 3)
     assert not looks_like_code("- a list item\n  continued here\n- another item\n  more\n")
 
@@ -247,12 +248,16 @@ def test_bad_arguments_raise_project_errors(dense: TextRenderer) -> None:
         TextRenderer(preset="tiny-font")
     with pytest.raises(RenderError):
         dense.render(b"bytes", tier="tiny")  # type: ignore[arg-type]
-    with pytest.raises(RenderError):
+    with pytest.raises(InvalidSettingError):
         dense.render("x", size=(5, 5))
-    with pytest.raises(RenderError):
+    with pytest.raises(InvalidSettingError):
+        dense.render("x", size=("wide", 3))  # type: ignore[arg-type]
+    with pytest.raises(InvalidSettingError):
         dense.render("x", kind="poetry")  # type: ignore[arg-type]
-    with pytest.raises(RenderError):
+    with pytest.raises(InvalidSettingError):
         TextRenderer(font_size=float("nan"))
+    with pytest.raises(InvalidSettingError):
+        dense.render("x", size=(20, 200))  # too narrow for the text size
     with pytest.raises(ValueError):
         dense.render("x", tier="")
     assert issubclass(RenderError, OpticalMemoryError)
@@ -262,7 +267,9 @@ def test_font_size_override_scales_text(dense: TextRenderer) -> None:
     big = TextRenderer(preset="dense", font_size=12)
     text = PROSE * 50
     assert big.render(text, tier="small")[0].font.size_px == 12
-    assert big.render(text, tier="small")[0].span[1] < dense.render(text, tier="small")[0].span[1] / 3
+    assert (
+        big.render(text, tier="small")[0].span[1] < dense.render(text, tier="small")[0].span[1] / 3
+    )
 
 
 def test_wide_canvas_is_split_into_columns(dense: TextRenderer) -> None:
