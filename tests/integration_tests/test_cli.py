@@ -1,0 +1,114 @@
+"""The command line, run as users run it: the installed entry point in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.conftest import missing_component
+
+TEXT = (
+    "Optical memory renders old turns into pages.\n\n"
+    + "A paragraph of ordinary prose that goes on for a while. " * 400
+)
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "optical_memory.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=600,
+    )
+
+
+def test_render_writes_pages_and_index(tmp_path: Path) -> None:
+    source = tmp_path / "notes.txt"
+    source.write_text(TEXT, encoding="utf-8")
+    result = run("render", str(source), "--tier", "small", "--out", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    index = json.loads((tmp_path / "out" / "pages.json").read_text())
+    assert len(index) >= 2
+    assert [entry["file"] for entry in index] == [f"page-{i:03d}.png" for i in range(len(index))]
+    assert index[0]["span"][0] == 0 and index[-1]["span"][1] == len(TEXT)
+    for before, after in zip(index, index[1:], strict=False):
+        assert before["span"][1] == after["span"][0]
+    for entry in index:
+        assert (entry["tier"], entry["width"], entry["height"]) == ("small", 640, 640)
+        with Image.open(tmp_path / "out" / entry["file"]) as image:
+            assert image.size == (640, 640)
+
+
+def test_render_code_file_and_stdin(tmp_path: Path) -> None:
+    source = tmp_path / "module.py"
+    source.write_text("def f(x):\n    return x + 1\n" * 50, encoding="utf-8")
+    result = run(
+        "render", str(source), "--tier", "tiny", "--preset", "dense", "--out", str(tmp_path / "a")
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "a" / "page-000.png").is_file()
+    piped = subprocess.run(
+        [sys.executable, "-m", "optical_memory.cli", "render", "-", "--out", str(tmp_path / "b")],
+        input="from stdin",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert piped.returncode == 0, piped.stderr
+    assert json.loads((tmp_path / "b" / "pages.json").read_text())[0]["span"] == [0, 10]
+
+
+def test_render_reports_bad_input_clearly(tmp_path: Path) -> None:
+    missing = run("render", str(tmp_path / "nope.txt"), "--out", str(tmp_path / "o"))
+    assert missing.returncode == 2
+    assert "cannot read" in missing.stderr and "nope.txt" in missing.stderr
+    (tmp_path / "t.txt").write_text("x")
+    bad_tier = run(
+        "render", str(tmp_path / "t.txt"), "--tier", "huge", "--out", str(tmp_path / "o")
+    )
+    assert bad_tier.returncode == 2
+    assert "unknown tier 'huge'" in bad_tier.stderr
+    (tmp_path / "bin.txt").write_bytes(b"\xff\xfe\x00bad")
+    binary = run("render", str(tmp_path / "bin.txt"), "--out", str(tmp_path / "o"))
+    assert binary.returncode == 2 and "cannot read" in binary.stderr
+    assert "Traceback" not in missing.stderr + bad_tier.stderr + binary.stderr
+
+
+def test_demo_without_decoder_reports_compression(tmp_path: Path) -> None:
+    result = run("demo", "--decoder", "none", "--out", str(tmp_path / "demo"))
+    assert result.returncode == 0, result.stderr
+    assert "text tokens (cl100k)" in result.stdout
+    assert "read-back skipped" in result.stdout
+    report = json.loads((tmp_path / "demo" / "report.json").read_text())
+    assert report["text_tokens"] > 4000
+    assert [row["tier"] for row in report["tiers"]] == ["large", "base", "small", "tiny"]
+    assert all(row["compression"] > 5 for row in report["tiers"])
+
+
+@pytest.mark.slow
+def test_demo_reads_back_with_tesseract(tmp_path: Path) -> None:
+    if shutil.which("tesseract") is None:
+        missing_component("tesseract is not installed (apt install tesseract-ocr)")
+    result = run(
+        "demo",
+        "--decoder",
+        "tesseract",
+        "--preset",
+        "legible",
+        "--tier",
+        "tiny",
+        "--out",
+        str(tmp_path / "demo"),
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "demo" / "report.json").read_text())
+    assert report["decoder"] == "tesseract"
+    assert report["mean_accuracy"] > 0.9
+    assert len(list((tmp_path / "demo").glob("page-*.png"))) == len(report["accuracy"])
