@@ -26,7 +26,9 @@ def render_speed_table(data: dict[str, Any]) -> str:
         if name not in names:
             names.append(name)
     lines = [
-        "| renderer, preset | " + " | ".join(f"{t} ms/page" for t in TIERS) + " | tokens on a small page |",
+        "| renderer, preset | "
+        + " | ".join(f"{t} ms/page" for t in TIERS)
+        + " | tokens on a small page |",
         "|---|" + "---:|" * (len(TIERS) + 1),
     ]
     for name in names:
@@ -53,7 +55,9 @@ def capacity_table(data: dict[str, Any]) -> str:
             tokens, size = r[f"tokens_at_{key}"], r[f"size_at_{key}"]
             cells.append(f"{tokens:,} ({size:g} px)" if tokens else "–")
         lines.append(
-            f"| {r['content']} | {r['tier']} | {r['style']} | {r['decoder']} | " + " | ".join(cells) + " |"
+            f"| {r['content']} | {r['tier']} | {r['style']} | {r['decoder']} | "
+            + " | ".join(cells)
+            + " |"
         )
     return "\n".join(lines)
 

@@ -97,7 +97,9 @@ class TesseractDecoder:
         if upscale <= 0:
             raise InvalidSettingError(f"upscale must be positive, not {upscale}")
         if not 0 <= psm <= 13:
-            raise InvalidSettingError(f"psm must be a Tesseract page segmentation mode 0-13, not {psm}")
+            raise InvalidSettingError(
+                f"psm must be a Tesseract page segmentation mode 0-13, not {psm}"
+            )
         if workers is not None and workers < 1:
             raise InvalidSettingError(f"workers must be at least 1, not {workers}")
         self._binary = _binary()

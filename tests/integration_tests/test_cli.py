@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import subprocess
@@ -38,7 +39,7 @@ def test_render_writes_pages_and_index(tmp_path: Path) -> None:
     assert len(index) >= 2
     assert [entry["file"] for entry in index] == [f"page-{i:03d}.png" for i in range(len(index))]
     assert index[0]["span"][0] == 0 and index[-1]["span"][1] == len(TEXT)
-    for before, after in zip(index, index[1:], strict=False):
+    for before, after in itertools.pairwise(index):
         assert before["span"][1] == after["span"][0]
     for entry in index:
         assert (entry["tier"], entry["width"], entry["height"]) == ("small", 640, 640)
