@@ -1,9 +1,10 @@
 """Render speed: ms per page and pages/s per tier, ours and pixelprompt's, in one run.
 
-Every renderer draws the same English prose onto the same canvases. TextRenderer is
-timed warm (its word cache filled by an earlier pass over the same corpus, as on a chat
-app's write path) and cold (a new renderer per run). Prints JSON to stdout and writes
-``benchmarks/results/render_speed.png``.
+Every renderer draws the same English prose onto the same canvases, one full page per
+call, from four places in the corpus. TextRenderer is timed in three conditions: text it
+has drawn before (its word cache warm), unseen text after a warm-up on other text (a
+chat service's steady state), and a cold process (caches cleared before every page).
+Prints JSON to stdout and writes ``benchmarks/results/render_speed.png``.
 
 Usage: python benchmarks/render_speed.py [--repeats N] [--no-html] > results/render_speed.json
 """
@@ -18,6 +19,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -66,25 +68,56 @@ def row(
     }
 
 
-def first_page_load(text: str, span_end: int) -> dict[str, Any]:
-    shown = text[:span_end]
-    return {"chars_on_first_page": len(shown), "tokens_on_first_page": count_tokens(shown)}
+def full_pages(text: str, tier: Tier, preset: str, count: int = 4) -> list[str]:
+    """Texts that each fill exactly one page, from different parts of ``text``."""
+    renderer = TextRenderer(preset=preset)
+    windows = []
+    for i in range(count):
+        start = i * len(text) // (count + 1)
+        page = next(renderer.iter_pages(text[start:], tier))
+        windows.append(page.text(text[start:]))
+    return windows
+
+
+def load(shown: str) -> dict[str, Any]:
+    return {"chars_per_page": len(shown), "tokens_per_page": count_tokens(shown)}
 
 
 def bench_text(text: str, repeats: int) -> list[dict[str, Any]]:
+    """Three conditions: the text seen before, unseen text after a warm-up, a cold process."""
     rows = []
+    halves = passages()
+    train = "\n\n".join(halves[: len(halves) // 2])
+    test = "\n\n".join(halves[len(halves) // 2 :])
     for preset in ("dense", "legible"):
-        warm = TextRenderer(preset=preset)
         for tier in Tier:
-            warm.render(text, tier=tier)  # fill the word cache
-            times, pages = measure(lambda w=warm, t=tier: w.render(text, tier=t), repeats)
-            load = first_page_load(text, warm.render(text, tier=tier)[0].span[1])
-            rows.append(row("TextRenderer (warm)", tier, preset, times, pages, **load))
-            cold, cold_pages = measure(
-                lambda t=tier, p=preset: TextRenderer(preset=p).render(text, tier=t),
-                max(2, repeats // 4),
+            windows = full_pages(text, tier, preset)
+            renderer = TextRenderer(preset=preset)
+            for window in windows:
+                renderer.render(window, tier=tier)
+            times = [
+                t
+                for window in windows
+                for t in measure(partial(renderer.render, window, tier), repeats)[0]
+            ]
+            rows.append(
+                row("TextRenderer, text seen before", tier, preset, times, 1, **load(windows[0]))
             )
-            rows.append(row("TextRenderer (cold)", tier, preset, cold, cold_pages, **load))
+            unseen = []
+            for _ in range(max(3, repeats // 4)):
+                TextRenderer.clear_caches()
+                renderer.render(train, tier=tier)
+                unseen += measure(partial(renderer.render, test, tier), 1)[0]
+            rows.append(
+                row("TextRenderer, unseen text", tier, preset, unseen, 1, **load(windows[0]))
+            )
+            cold = []
+            for window in windows:
+                TextRenderer.clear_caches()
+                cold += measure(partial(renderer.render, window, tier), 1)[0]
+            rows.append(
+                row("TextRenderer, cold process", tier, preset, cold, 1, **load(windows[0]))
+            )
     return rows
 
 
@@ -119,19 +152,18 @@ def bench_pixelprompt(text: str, repeats: int) -> list[dict[str, Any]]:
                 minify=False,
             )
             renderer = PixelPrompt(config)
-            times, pages = measure(lambda r=renderer: r.render(text), repeats)
-            lines = renderer._paginate(renderer._wrap_text(text))
-            shown = "\n".join(lines[0])
+            windows = []
+            for i in range(4):
+                start = i * len(text) // 5
+                lines = renderer._paginate(renderer._wrap_text(text[start:]))[0]
+                windows.append("\n".join(lines))
+            times = [
+                t
+                for window in windows
+                for t in measure(partial(renderer.render, window), repeats)[0]
+            ]
             rows.append(
-                row(
-                    "pixelprompt 0.4.0",
-                    tier,
-                    f"{size}px mono",
-                    times,
-                    pages,
-                    chars_on_first_page=len(shown),
-                    tokens_on_first_page=count_tokens(shown),
-                )
+                row("pixelprompt 0.4.0", tier, f"{size}px mono", times, 1, **load(windows[0]))
             )
     return rows
 
@@ -161,7 +193,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--no-html", action="store_true", help="skip HtmlRenderer")
     parser.add_argument("--plot", type=Path, default=HERE / "results" / "render_speed.png")
     args = parser.parse_args()

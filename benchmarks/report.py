@@ -34,7 +34,7 @@ def render_speed_table(data: dict[str, Any]) -> str:
     for name in names:
         by_tier = {r["tier"]: r for r in rows if f"{r['renderer']}, {r['preset']}" == name}
         cells = [f"{by_tier[t]['ms_per_page_median']:.1f}" if t in by_tier else "" for t in TIERS]
-        small = by_tier.get("small", {}).get("tokens_on_first_page")
+        small = by_tier.get("small", {}).get("tokens_per_page")
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {small if small else ''} |")
     return "\n".join(lines)
 

@@ -12,7 +12,7 @@ import itertools
 import re
 import unicodedata
 from bisect import bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -237,36 +237,30 @@ class LineBreaker:
         line = Line(block.start, self.prose_height, gap)
         runs = line.runs
         x = 0.0
-        prev_end = -1
         rtl = False
         bold = bool(self.bold_spans)
-        for match in _ATOM.finditer(block.text):
-            word = match.group()
-            begin, end = match.span()
-            joined = begin == prev_end  # CJK characters join their neighbours
-            prev_end = end
+        for word, offset, joined in _atoms(block.text, block.start):
             entry = None if bold else fast(word)
             if entry is not None:
                 w = entry[0]
                 pieces = None
             else:
-                style = self._style(block.start + begin) if bold else REGULAR
-                pieces = self._pieces(word, style)
+                pieces = self._pieces(word, self._style(offset) if bold else REGULAR)
                 w = sum(p[0] for p in pieces)
-            if not (rtl or word.isascii()) and _is_rtl(word):
-                rtl = True
-            step = 0.0 if (joined or not runs) else space
+            word_rtl = not word.isascii() and _is_rtl(word)
+            step = 0.0 if joined or not runs else space
             if x + step + w > width and runs:
                 self._finish(line, rtl)
-                line = Line(block.start + begin, self.prose_height)
+                line = Line(offset, self.prose_height)
                 runs = line.runs
                 x, step, rtl = 0.0, 0.0, False
+            rtl = rtl or word_rtl
             x += step
             if pieces is None:
                 runs.append((x, entry))  # type: ignore[arg-type]
                 x += w
             elif w > width:
-                line, x = self._split_long(pieces, block.start + begin, line, x)
+                line, x = self._split_long(pieces, offset, line, x)
                 runs = line.runs
             else:
                 for piece in pieces:
@@ -335,6 +329,27 @@ class LineBreaker:
         if rtl:
             _reorder_bidi(line, self.width)
         self.lines.append(line)
+
+
+def _atoms(text: str, start: int) -> Iterator[tuple[str, int, bool]]:
+    """Words of a paragraph with their source offsets and whether they join the previous one.
+
+    CJK characters are atoms of their own that join their neighbours (no space between).
+    Text of words separated by single whitespace characters, the common case, takes a
+    fast path that needs no regular expression.
+    """
+    words = text.split()
+    if len(text) == sum(map(len, words)) + len(words) - 1 and not _CJK_CHAR.search(text):
+        pos = start
+        for word in words:
+            yield word, pos, False
+            pos += len(word) + 1
+        return
+    prev_end = -1
+    for match in _ATOM.finditer(text):
+        begin, end = match.span()
+        yield match.group(), start + begin, begin == prev_end
+        prev_end = end
 
 
 def _fit(text: str, key: FontKey, room: float, entry: Callable[[str, FontKey], Entry]) -> int:

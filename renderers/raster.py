@@ -201,21 +201,24 @@ class GlyphCache:
         top = round(y + (line.height - rows) / 2)
         blanks = self._blanks(rows)
         parts: list[Ink] = []
+        append = parts.append
         stray: list[tuple[Ink, int]] = []
         start = cursor = -1
-        for x, (_, ink, offset, _, _) in line.runs:
+        origin = left + 0.5
+        for x, entry in line.runs:
+            ink = entry[1]
             if ink is None:
                 continue
-            at = left + int(x + 0.5) + offset
+            at = int(x + origin) + entry[2]
             if cursor < 0:
                 start = cursor = at
+            elif at > cursor:
+                gap = at - cursor
+                append(blanks[gap] if gap < 256 else np.zeros((rows, gap), np.uint8))
             elif at < cursor:
                 stray.append((ink, at))
                 continue
-            elif at > cursor:
-                gap = at - cursor
-                parts.append(blanks[gap] if gap < 256 else np.zeros((rows, gap), np.uint8))
-            parts.append(ink)
+            append(ink)
             cursor = at + ink.shape[1]
         if parts:
             _stamp(

@@ -301,6 +301,14 @@ class TextRenderer:
                 index=index,
             )
 
+    @staticmethod
+    def clear_caches() -> None:
+        """Drop the glyph and word caches every renderer of this process shares.
+
+        Rendering stays correct; the next pages are slower until the caches refill.
+        """
+        _TYPESETTERS.clear()
+
     def _typesetter(self, script: Script, code: bool) -> _Typesetter:
         # Shared by every renderer of the process with the same preset: the glyph and
         # word caches are what make rendering fast, so a new renderer starts warm.

@@ -278,3 +278,12 @@ def test_wide_canvas_is_split_into_columns(dense: TextRenderer) -> None:
     image = np.asarray(page.image) < 160
     middle = image[:, 630:650]
     assert middle.sum() < image[:, 300:320].sum() / 5  # the gutter is (almost) empty
+
+
+def test_cjk_and_joined_latin_wrap_within_the_column(dense: TextRenderer) -> None:
+    text = ("中文和English混排的段落" * 60) + ("汉字" * 500)
+    lines = _layout(dense, text)
+    assert len(lines) > 5
+    for line in lines:
+        end = max(x + entry[0] for x, entry in line.runs)
+        assert end <= 600 + 1e-6
