@@ -173,11 +173,15 @@ class TextRenderer:
             (most text a CPU OCR engine still reads back), or a :class:`Preset`.
         font_size: Override the preset's Latin prose size in pixels (other sizes scale).
 
+    Rendering is fast because each word is drawn once and then reused from a cache
+    shared by all renderers of the process with the same preset (see
+    :meth:`clear_caches`); a renderer is safe to use from several threads.
+
     Example:
         >>> renderer = TextRenderer(preset="dense")
-        >>> pages = renderer.render(text, tier="small")
-        >>> pages[0].image.size, pages[0].span
-        ((640, 640), (0, 16873))
+        >>> pages = renderer.render("Old turns become pages. " * 2000, tier="small")
+        >>> len(pages), pages[0].image.size, pages[0].span[0]
+        (3, (640, 640), 0)
     """
 
     def __init__(self, preset: str | Preset = "legible", *, font_size: float | None = None):
@@ -246,7 +250,17 @@ class TextRenderer:
         kind: Kind = "auto",
         bold: Sequence[tuple[int, int]] = (),
     ) -> Iterator[RenderedPage]:
-        """Like :meth:`render`, yielding pages one at a time (for very long texts)."""
+        """Like :meth:`render`, yielding pages one at a time.
+
+        The text is laid out first; pages are drawn as they are asked for.
+
+        Args:
+            text: Any Unicode text.
+            tier: Tier whose canvas to use; ignored when ``size`` is given.
+            size: A custom ``(width, height)`` canvas.
+            kind: ``"prose"``, ``"code"`` or ``"auto"``.
+            bold: Source spans to draw in bold (role labels of a chat transcript).
+        """
         if not isinstance(text, str):
             raise RenderError(f"text must be a str, got {type(text).__name__}")
         if kind not in ("auto", "prose", "code"):
@@ -293,7 +307,7 @@ class TextRenderer:
                 left = margin + round(number * (column_width + gutter))
                 setter.glyphs.draw_lines(canvas, column, left, margin)
             yield RenderedPage(
-                image=Image.fromarray(255 - canvas, mode="L"),
+                image=Image.fromarray(255 - canvas),  # 2-D uint8: greyscale "L"
                 span=(starts[index], starts[index + 1]),
                 tier=page_tier,
                 font=font,
