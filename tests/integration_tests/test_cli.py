@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -64,6 +65,25 @@ def test_render_code_file_and_stdin(tmp_path: Path) -> None:
     )
     assert piped.returncode == 0, piped.stderr
     assert json.loads((tmp_path / "b" / "pages.json").read_text())[0]["span"] == [0, 10]
+
+
+def test_render_markdown_through_chromium(tmp_path: Path) -> None:
+    if shutil.which("chromium") is None and not os.environ.get("OPTICAL_MEMORY_CHROMIUM"):
+        missing_component("chromium is not installed (apt install chromium)")
+    source = tmp_path / "doc.md"
+    source.write_text("# Title\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n" + TEXT, encoding="utf-8")
+    result = run("render", str(source), "--html", "--tier", "base", "--out", str(tmp_path / "h"))
+    assert result.returncode == 0, result.stderr
+    index = json.loads((tmp_path / "h" / "pages.json").read_text())
+    assert index[0]["width"] == 1024 and index[-1]["span"][1] == len(source.read_text())
+
+
+def test_python_dash_m_runs_the_cli() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "optical_memory", "--help"], capture_output=True, text=True
+    )
+    assert result.returncode == 0
+    assert "render" in result.stdout and "demo" in result.stdout
 
 
 def test_render_reports_bad_input_clearly(tmp_path: Path) -> None:
