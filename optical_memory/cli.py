@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from tqdm import tqdm
 
 from optical_memory.errors import OpticalMemoryError
+
+if TYPE_CHECKING:
+    from optical_memory.renderers import RenderedPage
 
 app = typer.Typer(
     add_completion=False,
@@ -39,7 +43,12 @@ def render(
 ) -> None:
     """Render FILE into page-000.png, page-001.png, ... and pages.json in OUT."""
     try:
-        text = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
+        # newline="": keep \r\n and \r as they are, so page spans index the file itself.
+        if str(file) == "-":
+            text = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", newline="").read()
+        else:
+            with file.open(encoding="utf-8", newline="") as handle:
+                text = handle.read()
     except (OSError, UnicodeDecodeError) as exc:
         raise _fail(OpticalMemoryError(f"cannot read {file}: {exc}")) from exc
     try:
@@ -65,7 +74,9 @@ def render(
     typer.echo(f"{len(pages)} page(s) of {len(text):,} characters written to {out}")
 
 
-def _render(text: str, file: Path, *, tier: str, preset: str, kind: str, html: bool) -> list:  # type: ignore[type-arg]
+def _render(
+    text: str, file: Path, *, tier: str, preset: str, kind: str, html: bool
+) -> list[RenderedPage]:
     if html:
         from optical_memory.renderers import HtmlRenderer
 

@@ -177,15 +177,17 @@ def run_demo(
     else:
         report.decoder = engine.name
         start = time.perf_counter()
-        texts = _decode_with_progress(engine, [p.image for p in pages], progress)
+        try:
+            texts = _decode_with_progress(engine, [p.image for p in pages], progress)
+        finally:
+            close = getattr(engine, "close", None)
+            if close is not None:
+                close()  # stop the decoder's worker threads even on Ctrl-C
         report.decode_s = time.perf_counter() - start
         report.accuracy = [
             round(char_accuracy(page.text(transcript.text), text), 4)
             for page, text in zip(pages, texts, strict=True)
         ]
-        close = getattr(engine, "close", None)
-        if close is not None:
-            close()
     if out is not None:
         _save(out, pages, report)
     return report
@@ -194,7 +196,7 @@ def run_demo(
 def _decode_with_progress(engine: Decoder, images: list[Any], progress: bool) -> list[str]:
     from tqdm import tqdm
 
-    batch = max(1, getattr(engine, "workers", None) or 2)
+    batch = max(1, getattr(engine, "workers", 1))
     texts: list[str] = []
     with tqdm(
         total=len(images),

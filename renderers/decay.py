@@ -19,7 +19,8 @@ def decay(page: RenderedPage, tier: TierLike) -> RenderedPage:
 
     The page keeps its layout, span and line count; it only loses pixels, so the text
     gets blurrier and cheaper, as memories do. Lanczos filtering keeps strokes as
-    legible as the smaller grid allows.
+    legible as the smaller grid allows. A non-square page (a custom ``size``) keeps its
+    aspect ratio: its longer side becomes the tier's side.
 
     Args:
         page: A rendered page.

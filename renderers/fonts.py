@@ -7,6 +7,7 @@ import importlib.util
 import os
 import shutil
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from PIL import ImageFont
 
 from optical_memory.errors import FontNotFoundError
 
-__all__ = ["FALLBACK_FAMILIES", "FontChain", "FontFace", "find_font"]
+__all__ = ["FALLBACK_FAMILIES", "FREETYPE_LOCK", "FontChain", "FontFace", "find_font"]
 
 # Known install locations per family, tried after fontconfig (Debian, Fedora, Arch, macOS).
 _KNOWN_PATHS: dict[str, tuple[str, ...]] = {
@@ -51,6 +52,10 @@ _KNOWN_INDEX = {"Noto Sans CJK SC": 2}
 
 #: Families tried, in order, for characters the main font lacks.
 FALLBACK_FAMILIES = ("DejaVu Sans", "Noto Sans CJK SC", "Symbola")
+
+#: Held around every FreeType call on a shared font object (drawing, measuring a new
+#: run, probing coverage): font objects are shared process-wide through ``_load``.
+FREETYPE_LOCK = threading.RLock()
 
 #: Drawn for a character that no font of the chain has, so nothing vanishes silently.
 PLACEHOLDER = "\ufffd"
@@ -174,7 +179,8 @@ class FontChain:
         """Index into :attr:`faces` of the first face that draws ``char``, or -1 if none."""
         choice = self._choice.get(char)
         if choice is None:
-            choice = next((i for i in range(len(self.faces)) if self._has(i, char)), -1)
+            with FREETYPE_LOCK:
+                choice = next((i for i in range(len(self.faces)) if self._has(i, char)), -1)
             self._choice[char] = choice
         return choice
 

@@ -46,7 +46,8 @@ from optical_memory.errors import InvalidSettingError, RenderError, UnknownPrese
 
 from .html_source import mark_html_blocks, markdown_to_html
 from .page import FontSettings, RenderedPage
-from .tiers import Tier, TierLike
+from .presets import Preset
+from .tiers import Tier, TierLike, resolve_canvas
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser as AsyncBrowser
@@ -91,10 +92,11 @@ async ({html, vars, pitch, gap}) => {
   const pageOf = (rect) => Math.floor(rect.left / pitch);
   let pages = Math.max(1, Math.round((flow.scrollWidth + gap) / pitch));
   const blocks = [];
-  for (const el of flow.querySelectorAll("[data-om]")) {
+  for (const el of flow.querySelectorAll("[data-om-src]")) {
     const rects = Array.from(el.getClientRects());
     const first = rects.find((r) => r.height > 0) || rects[0];
-    if (first) blocks.push([Number(el.dataset.om), pageOf(first)]);
+    const offset = Number(el.dataset.omSrc);
+    if (first && Number.isInteger(offset)) blocks.push([offset, pageOf(first)]);
   }
   const boxes = new Map();
   const range = document.createRange();
@@ -204,6 +206,8 @@ def _page_spans(layout: _Layout, length: int) -> list[tuple[int, int]]:
     count = layout.pages
     bounds = [length] * (count + 1)
     for offset, page in layout.blocks:
+        if not 0 <= offset <= length:
+            continue  # a data-om-src the source itself carried, not one of ours
         index = min(max(page, 0), count - 1)
         bounds[index] = min(bounds[index], offset)
     for index in range(count - 1, 0, -1):
@@ -220,22 +224,31 @@ def _stylesheet() -> str:
     )
 
 
+def _style_of(preset: str | Preset) -> _Style:
+    """The CSS settings of a named preset, or those of a custom :class:`Preset`."""
+    if isinstance(preset, Preset):
+        body = preset.latin_prose
+        return _Style(body.size_px, body.line_pitch, preset.margin, preset.supersample)
+    style = _PRESETS.get(preset.strip().lower()) if isinstance(preset, str) else None
+    if style is None:
+        names = ", ".join(_PRESETS)
+        raise UnknownPresetError(f"unknown preset {preset!r}; expected one of: {names}")
+    return style
+
+
 class _HtmlRendererBase:
     """Everything HtmlRenderer and AsyncHtmlRenderer share: settings, layout jobs, pages."""
 
     def __init__(
         self,
-        preset: str = "legible",
+        preset: str | Preset = "legible",
         *,
         font_size_px: float | None = None,
         line_height: float | None = None,
         device_scale: int | None = None,
         executable_path: str | None = None,
     ) -> None:
-        style = _PRESETS.get(preset.strip().lower())
-        if style is None:
-            names = ", ".join(_PRESETS)
-            raise UnknownPresetError(f"unknown preset {preset!r}; expected one of: {names}")
+        style = _style_of(preset)
         if font_size_px is not None and font_size_px <= 0:
             raise InvalidSettingError(f"font_size_px must be positive, got {font_size_px!r}")
         if line_height is not None and line_height <= 0:
@@ -244,7 +257,7 @@ class _HtmlRendererBase:
             device_scale = style.device_scale
         if device_scale < 1:
             raise InvalidSettingError(f"device_scale must be 1 or more, got {device_scale!r}")
-        self.preset = preset
+        self.preset = preset if isinstance(preset, str) else preset.name
         self.font_size_px = font_size_px if font_size_px is not None else style.font_px
         self.line_height = line_height if line_height is not None else style.line_height
         self.device_scale = device_scale
@@ -268,22 +281,13 @@ class _HtmlRendererBase:
         )
 
     def _geometry(self, tier: TierLike, size: tuple[int, int] | None) -> _Geometry:
-        if size is None:
-            resolved = Tier.coerce(tier)
-            width, height = resolved.size
-        else:
-            resolved = None
-            width, height = size
-        if width < 16 or height < 16:
-            raise InvalidSettingError(
-                f"page size must be at least 16 x 16 pixels, got {width} x {height}"
-            )
+        resolved, (width, height) = resolve_canvas(tier, size)
         margin = max(1, round(min(width, height) * self._margin_fraction))
         return _Geometry(width=width, height=height, margin=margin, tier=resolved)
 
     def _job(self, source: str, kind: str, tier: TierLike, size: tuple[int, int] | None) -> _Job:
         if not isinstance(source, str):
-            raise TypeError(f"expected {kind} source as str, got {type(source).__name__}")
+            raise RenderError(f"{kind} source must be a str, got {type(source).__name__}")
         geometry = self._geometry(tier, size)
         body = markdown_to_html(source) if kind == "markdown" else mark_html_blocks(source)
         css_vars = {
@@ -412,10 +416,12 @@ class _SharedSyncBrowser(threading.local):
             return
         browser, playwright = self.browser, self.playwright
         self.browser = self.playwright = None
-        if browser is not None and browser.is_connected():
-            browser.close()
-        if playwright is not None:
-            playwright.stop()
+        try:
+            if browser is not None and browser.is_connected():
+                browser.close()
+        finally:
+            if playwright is not None:
+                playwright.stop()  # always, or the driver process outlives us
 
 
 _SHARED = _SharedSyncBrowser()
@@ -455,7 +461,7 @@ class HtmlRenderer(_HtmlRendererBase):
 
     def __init__(
         self,
-        preset: str = "legible",
+        preset: str | Preset = "legible",
         *,
         font_size_px: float | None = None,
         line_height: float | None = None,
@@ -597,7 +603,7 @@ class AsyncHtmlRenderer(_HtmlRendererBase):
 
     def __init__(
         self,
-        preset: str = "legible",
+        preset: str | Preset = "legible",
         *,
         font_size_px: float | None = None,
         line_height: float | None = None,

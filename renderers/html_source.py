@@ -64,7 +64,7 @@ def _render_code(renderer: Any, tokens: Sequence[Token], idx: int, options: Any,
     if lines and not lines[-1]:
         lines.pop()
     body = "\n".join(
-        f'<span data-om="{offsets[i]}">{escape(line, quote=False)}</span>'
+        f'<span data-om-src="{offsets[i]}">{escape(line, quote=False)}</span>'
         if i < len(offsets)
         else escape(line, quote=False)
         for i, line in enumerate(lines)
@@ -72,7 +72,7 @@ def _render_code(renderer: Any, tokens: Sequence[Token], idx: int, options: Any,
     language = token.info.strip().split(maxsplit=1)[0] if token.info.strip() else ""
     css_class = f' class="language-{escape(language)}"' if language else ""
     start = token.meta.get("om_start", "")
-    return f'<pre data-om="{start}"><code{css_class}>{body}\n</code></pre>\n'
+    return f'<pre data-om-src="{start}"><code{css_class}>{body}\n</code></pre>\n'
 
 
 def _render_break(renderer: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
@@ -80,18 +80,18 @@ def _render_break(renderer: Any, tokens: Sequence[Token], idx: int, options: Any
     token = tokens[idx]
     tag = "<br />\n" if token.type == "hardbreak" else "\n"
     offset = token.meta.get("om_line")
-    return tag if offset is None else f'{tag}<span data-om="{offset}"></span>'
+    return tag if offset is None else f'{tag}<span data-om-src="{offset}"></span>'
 
 
 def markdown_to_html(text: str) -> str:
-    """Render CommonMark (with tables) to HTML whose blocks carry ``data-om`` source offsets.
+    """Render CommonMark (with tables) to HTML whose blocks carry ``data-om-src`` source offsets.
 
     Args:
         text: Markdown source.
 
     Returns:
         HTML in which block elements, code lines and source line breaks carry a
-        ``data-om`` attribute: the character offset in ``text`` where they start.
+        ``data-om-src`` attribute: the character offset in ``text`` where they start.
 
     Raises:
         RenderError: markdown-it-py is not installed.
@@ -105,7 +105,7 @@ def markdown_to_html(text: str) -> str:
             continue
         first, last = token.map
         if token.nesting == 1:
-            token.attrSet("data-om", str(_line_offset(starts, first, length)))
+            token.attrSet("data-om-src", str(_line_offset(starts, first, length)))
         elif token.type in ("fence", "code_block"):
             skip = 1 if token.type == "fence" else 0
             token.meta["om_start"] = _line_offset(starts, first, length)
@@ -138,13 +138,13 @@ class _BlockTagFinder(HTMLParser):
 
 
 def mark_html_blocks(html: str) -> str:
-    """Add a ``data-om`` source offset to every block-level start tag of ``html``.
+    """Add a ``data-om-src`` source offset to every block-level start tag of ``html``.
 
     Args:
         html: An HTML fragment or document.
 
     Returns:
-        The same HTML with `` data-om="N"`` inserted after each block tag's name,
+        The same HTML with `` data-om-src="N"`` inserted after each block tag's name,
         where ``N`` is the offset of the tag's ``<`` in ``html``.
     """
     finder = _BlockTagFinder([0, *(m.end() for m in re.finditer("\n", html))])
@@ -156,9 +156,7 @@ def mark_html_blocks(html: str) -> str:
         cut = offset + 1 + name_length
         if html[offset : offset + 1] != "<" or cut < done:
             continue
-        parts += [html[done:cut], f' data-om="{offset}"']
+        parts += [html[done:cut], f' data-om-src="{offset}"']
         done = cut
     parts.append(html[done:])
     return "".join(parts)
-
-

@@ -49,6 +49,7 @@ _ATOM = re.compile(rf"[{_CJK}]|[^\s{_CJK}]+")
 _CJK_CHAR = re.compile(rf"[{_CJK}]")
 _RTL_CLASSES = frozenset({"R", "AL"})
 _TAB_COLUMNS = 4
+_SPACE_LIKE_CONTROLS = re.compile("[\x0b\x0c\x1c-\x1f]")
 _CODE_TOKEN = re.compile(r"[^ \t]+|\t| +")
 
 
@@ -232,6 +233,10 @@ class LineBreaker:
     def _add_prose(self, block: Block, gap: float) -> None:
         # The hot loop of the renderer: plain words of the regular style take one dict
         # lookup each; anything else goes through font-face splitting.
+        text = block.text
+        if _SPACE_LIKE_CONTROLS.search(text):
+            # str.split() and \s count these as spaces; draw them as symbols instead.
+            text = _SPACE_LIKE_CONTROLS.sub(lambda m: chr(0x2400 + ord(m.group())), text)
         width, space = self.width, self.space
         fast = self.glyphs.table((REGULAR, 0)).get
         line = Line(block.start, self.prose_height, gap)
@@ -239,7 +244,7 @@ class LineBreaker:
         x = 0.0
         rtl = False
         bold = bool(self.bold_spans)
-        for word, offset, joined in _atoms(block.text, block.start):
+        for word, offset, joined in _atoms(text, block.start):
             entry = None if bold else fast(word)
             if entry is not None:
                 w = entry[0]
@@ -353,15 +358,17 @@ def _atoms(text: str, start: int) -> Iterator[tuple[str, int, bool]]:
 
 
 def _fit(text: str, key: FontKey, room: float, entry: Callable[[str, FontKey], Entry]) -> int:
-    """Longest prefix of ``text`` (in characters) whose width fits in ``room``."""
-    lo, hi = 0, len(text)
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if entry(text[:mid], key)[0] <= room:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
+    """How many leading characters of ``text`` fit in ``room`` pixels.
+
+    Sums per-character advances (cached per glyph, kerning ignored), so breaking a
+    token of any length stays linear in the part that is placed.
+    """
+    total = 0.0
+    for count, char in enumerate(text):
+        total += entry(char, key)[0]
+        if total > room:
+            return count
+    return len(text)
 
 
 def _is_rtl(text: str) -> bool:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from optical_memory.errors import UnknownPresetError
+from optical_memory.errors import InvalidSettingError, UnknownPresetError
 
 __all__ = ["PRESETS", "Preset", "Script", "TypeSpec", "get_preset"]
 
@@ -36,6 +36,14 @@ class TypeSpec:
 
     size_px: float
     line_pitch: float = 1.15
+
+    def __post_init__(self) -> None:
+        if not (2 <= self.size_px <= 200):
+            raise InvalidSettingError(f"size_px must be between 2 and 200, got {self.size_px!r}")
+        if not (0.8 <= self.line_pitch <= 4):
+            raise InvalidSettingError(
+                f"line_pitch must be between 0.8 and 4 ems, got {self.line_pitch!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -71,6 +79,18 @@ class Preset:
     max_column_px: int = 640
     paragraph_gap: float = 0.0
     word_space: float | None = None
+
+    def __post_init__(self) -> None:
+        checks = [
+            (1 <= self.supersample <= 4, "supersample must be 1 to 4"),
+            (0 <= self.margin < 0.25, "margin must be a fraction of the side below 0.25"),
+            (self.max_column_px >= 64, "max_column_px must be at least 64"),
+            (0 <= self.paragraph_gap <= 4, "paragraph_gap must be 0 to 4 lines"),
+            (self.word_space is None or 0 < self.word_space <= 2, "word_space must be 0-2 ems"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise InvalidSettingError(f"preset {self.name!r}: {message}")
 
     def type_for(self, script: Script, kind: Kind) -> TypeSpec:
         """The type spec for a script and content kind."""
@@ -116,12 +136,12 @@ def get_preset(preset: str | Preset) -> Preset:
     """Return a preset by name (``"dense"``, ``"legible"``) or pass a ``Preset`` through.
 
     Raises:
-        UnknownPresetError: No preset has that name.
+        UnknownPresetError: No preset has that name (or ``preset`` is not a str).
     """
     if isinstance(preset, Preset):
         return preset
     try:
-        return PRESETS[preset]
-    except KeyError:
+        return PRESETS[preset.strip().lower()]
+    except (KeyError, AttributeError):
         names = ", ".join(sorted(PRESETS))
         raise UnknownPresetError(f"unknown preset {preset!r}; expected one of: {names}") from None

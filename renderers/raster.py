@@ -10,7 +10,6 @@ Pillow's: every run is still drawn by Pillow the first time it is seen.
 from __future__ import annotations
 
 import math
-import threading
 import unicodedata
 from collections.abc import Iterable
 
@@ -18,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFont
 
+from .fonts import FREETYPE_LOCK
 from .layout import Entry, FontKey, Line
 
 __all__ = ["Band", "GlyphCache"]
@@ -80,7 +80,6 @@ class GlyphCache:
         self._tables: dict[FontKey, dict[str, Entry]] = {key: {} for key in fonts}
         self._glyphs: dict[FontKey, dict[str, Glyph | None]] = {key: {} for key in fonts}
         self._blank: dict[int, list[Ink]] = {}
-        self._lock = threading.Lock()
 
     def table(self, key: FontKey) -> dict[str, Entry]:
         """The runs already made for font ``key``."""
@@ -91,7 +90,7 @@ class GlyphCache:
         table = self._tables[key]
         entry = table.get(text)
         if entry is None:
-            with self._lock:  # FreeType faces must not draw from two threads at once
+            with FREETYPE_LOCK:  # font objects are shared; FreeType is not thread-safe
                 if len(table) >= self.max_entries:
                     table.clear()
                 entry = self._draw(text, key)

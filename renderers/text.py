@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from .layout import (
 from .page import FontSettings, RenderedPage
 from .presets import Preset, Script, get_preset
 from .raster import Band, GlyphCache
-from .tiers import Tier, TierLike
+from .tiers import TierLike, resolve_canvas
 
 __all__ = ["ChatTranscript", "TextRenderer", "chat_transcript", "looks_like_code"]
 
@@ -93,24 +94,27 @@ def _message_text(content: Any) -> str:
     return str(content)
 
 
-def chat_transcript(messages: Sequence[Mapping[str, Any] | tuple[str, str]]) -> ChatTranscript:
+def chat_transcript(messages: Sequence[Mapping[str, Any] | Sequence[str]]) -> ChatTranscript:
     """Join role-labelled turns into one transcript (``"User: ..."``, blank line between).
 
     Args:
-        messages: Dicts with ``role`` (or ``type``, as LangChain's ``message_to_dict``
-            data has) and ``content`` (a string or a list of content blocks), or
-            ``(role, text)`` pairs.
+        messages: Any of: dicts with ``role`` and ``content`` (OpenAI style); LangChain's
+            ``message_to_dict`` data (``{"type": "human", "data": {"content": ...}}``);
+            ``(role, text)`` pairs (tuples or lists). Content may be a string or a list
+            of content blocks; non-text blocks show as ``[image]`` and the like.
+
+    Returns:
+        The transcript with the span of every turn and role label.
+
+    Raises:
+        InvalidSettingError: A message is of none of these shapes; the error names it.
     """
     parts: list[str] = []
     turns: list[tuple[int, int]] = []
     labels: list[tuple[int, int]] = []
     pos = 0
     for i, message in enumerate(messages):
-        if isinstance(message, tuple):
-            role, content = message
-        else:
-            role = str(message.get("role") or message.get("type") or "message")
-            content = _message_text(message.get("content", ""))
+        role, content = _role_and_text(message, i)
         label = f"{role[:1].upper()}{role[1:]}:"
         piece = f"{label} {content}"
         if i:
@@ -121,6 +125,22 @@ def chat_transcript(messages: Sequence[Mapping[str, Any] | tuple[str, str]]) -> 
         parts.append(piece)
         pos += len(piece)
     return ChatTranscript("".join(parts), tuple(turns), tuple(labels))
+
+
+def _role_and_text(message: Any, index: int) -> tuple[str, str]:
+    if isinstance(message, Mapping):
+        data = message.get("data")
+        body = data if isinstance(data, Mapping) else message
+        role = message.get("role") or message.get("type") or body.get("type") or "message"
+        return str(role), _message_text(body.get("content", ""))
+    if isinstance(message, Sequence) and not isinstance(message, str) and len(message) == 2:
+        role, content = message
+        if isinstance(role, str):
+            return role, _message_text(content)
+    raise InvalidSettingError(
+        f"message {index} must be a dict with role/content, LangChain message data, or a "
+        f"(role, text) pair; got {type(message).__name__}"
+    )
 
 
 @dataclass
@@ -145,10 +165,11 @@ class _Typesetter:
         runs: list[list[Any]] = []
         for char in display_text(word):
             category = unicodedata.category(char)
-            if category == "Cf":
-                continue  # zero-width format characters draw nothing anyway
-            if category in ("Mn", "Me", "Mc") and runs:
-                runs[-1][0] += char  # keep combining marks with their base
+            if category in ("Mn", "Me", "Mc", "Cf") and runs:
+                # Combining marks and zero-width format characters (joiners, bidi marks)
+                # stay with their base: shaping needs them, and a run's text must keep
+                # the source's length for spans to stay exact.
+                runs[-1][0] += char
                 continue
             face = chain.face_index(char)
             if face < 0:
@@ -224,7 +245,7 @@ class TextRenderer:
 
     def render_chat(
         self,
-        messages: Sequence[Mapping[str, Any] | tuple[str, str]],
+        messages: Sequence[Mapping[str, Any] | Sequence[str]],
         tier: TierLike = "small",
         *,
         size: tuple[int, int] | None = None,
@@ -232,6 +253,17 @@ class TextRenderer:
         """Render role-labelled turns; page spans index into the returned transcript.
 
         Role labels are drawn in bold; each turn starts on a new line.
+
+        Args:
+            messages: Turns in any shape :func:`chat_transcript` takes.
+            tier: Tier whose canvas to use; ignored when ``size`` is given.
+            size: A custom ``(width, height)`` canvas.
+
+        Returns:
+            The transcript (``transcript.turns_on(page)`` maps pages to turns) and pages.
+
+        Raises:
+            InvalidSettingError: A malformed message, or a bad ``size``.
         """
         transcript = chat_transcript(messages)
         pages = list(
@@ -252,7 +284,8 @@ class TextRenderer:
     ) -> Iterator[RenderedPage]:
         """Like :meth:`render`, yielding pages one at a time.
 
-        The text is laid out first; pages are drawn as they are asked for.
+        Arguments are checked and the text laid out when this is called; pages are
+        drawn as they are asked for.
 
         Args:
             text: Any Unicode text.
@@ -265,7 +298,7 @@ class TextRenderer:
             raise RenderError(f"text must be a str, got {type(text).__name__}")
         if kind not in ("auto", "prose", "code"):
             raise InvalidSettingError(f"kind must be 'auto', 'prose' or 'code', got {kind!r}")
-        page_tier, (width, height) = _canvas(tier, size)
+        page_tier, (width, height) = resolve_canvas(tier, size)
         code = kind == "code" or (kind == "auto" and looks_like_code(text))
         setter = self._typesetter("cjk" if is_cjk(text[:20_000]) else "latin", code)
         preset = self.preset
@@ -301,19 +334,23 @@ class TextRenderer:
             columns=columns,
         )
         starts = [0] + [_first_line(page).start for page in pages[1:]] + [len(text)]
-        for index, page in enumerate(pages):
-            canvas = np.zeros((height, width), dtype=np.uint8)
-            for number, column in enumerate(page):
-                left = margin + round(number * (column_width + gutter))
-                setter.glyphs.draw_lines(canvas, column, left, margin)
-            yield RenderedPage(
-                image=Image.fromarray(255 - canvas),  # 2-D uint8: greyscale "L"
-                span=(starts[index], starts[index + 1]),
-                tier=page_tier,
-                font=font,
-                line_count=sum(len(column) for column in page),
-                index=index,
-            )
+        lefts = [margin + round(n * (column_width + gutter)) for n in range(columns)]
+
+        def draw() -> Iterator[RenderedPage]:
+            for index, page in enumerate(pages):
+                canvas = np.zeros((height, width), dtype=np.uint8)
+                for left, column in zip(lefts, page, strict=False):
+                    setter.glyphs.draw_lines(canvas, column, left, margin)
+                yield RenderedPage(
+                    image=Image.fromarray(255 - canvas),  # 2-D uint8: greyscale "L"
+                    span=(starts[index], starts[index + 1]),
+                    tier=page_tier,
+                    font=font,
+                    line_count=sum(len(column) for column in page),
+                    index=index,
+                )
+
+        return draw()
 
     @staticmethod
     def clear_caches() -> None:
@@ -321,7 +358,8 @@ class TextRenderer:
 
         Rendering stays correct; the next pages are slower until the caches refill.
         """
-        _TYPESETTERS.clear()
+        with _TYPESETTERS_LOCK:
+            _TYPESETTERS.clear()
 
     def _typesetter(self, script: Script, code: bool) -> _Typesetter:
         # Shared by every renderer of the process with the same preset: the glyph and
@@ -329,14 +367,18 @@ class TextRenderer:
         key = (self.preset, script, code)
         setter = _TYPESETTERS.get(key)
         if setter is None:
-            setter = _build_typesetter(self.preset, script, code)
-            if len(_TYPESETTERS) >= 32:
-                _TYPESETTERS.pop(next(iter(_TYPESETTERS)))
-            _TYPESETTERS[key] = setter
+            with _TYPESETTERS_LOCK:
+                setter = _TYPESETTERS.get(key)
+                if setter is None:
+                    setter = _build_typesetter(self.preset, script, code)
+                    if len(_TYPESETTERS) >= 32:
+                        _TYPESETTERS.pop(next(iter(_TYPESETTERS)), None)
+                    _TYPESETTERS[key] = setter
         return setter
 
 
 _TYPESETTERS: dict[tuple[Preset, Script, bool], _Typesetter] = {}
+_TYPESETTERS_LOCK = threading.Lock()
 
 
 def _build_typesetter(preset: Preset, script: Script, code: bool) -> _Typesetter:
@@ -383,16 +425,3 @@ def _code_columns(text: str, inner: int, gutter: int, cell: float) -> int:
 
 def _first_line(page: list[list[Line]]) -> Line:
     return page[0][0]
-
-
-def _canvas(tier: TierLike, size: tuple[int, int] | None) -> tuple[Tier | None, tuple[int, int]]:
-    if size is None:
-        resolved = Tier.coerce(tier)
-        return resolved, resolved.size
-    try:
-        width, height = (int(v) for v in size)
-    except (TypeError, ValueError):
-        raise InvalidSettingError(f"size must be (width, height) in pixels, got {size!r}") from None
-    if not (16 <= width <= 16384 and 16 <= height <= 16384):
-        raise InvalidSettingError(f"size must be between 16 and 16384 px per side, got {size!r}")
-    return None, (width, height)

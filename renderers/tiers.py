@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import enum
 
-from optical_memory.errors import UnknownTierError
+from optical_memory.errors import InvalidSettingError, UnknownTierError
 
-__all__ = ["Tier", "TierLike"]
+__all__ = ["Tier", "TierLike", "resolve_canvas"]
+
+MIN_SIDE, MAX_SIDE = 16, 16384
 
 
 class Tier(enum.Enum):
@@ -57,3 +59,26 @@ class Tier(enum.Enum):
 
 
 TierLike = Tier | str
+
+
+def resolve_canvas(
+    tier: TierLike, size: tuple[int, int] | None
+) -> tuple[Tier | None, tuple[int, int]]:
+    """The tier (``None`` for a custom size) and ``(width, height)`` of a page canvas.
+
+    Raises:
+        UnknownTierError: ``tier`` names no tier (checked only when ``size`` is None).
+        InvalidSettingError: ``size`` is not two integers between 16 and 16384.
+    """
+    if size is None:
+        resolved = Tier.coerce(tier)
+        return resolved, resolved.size
+    try:
+        width, height = (int(v) for v in size)
+    except (TypeError, ValueError):
+        raise InvalidSettingError(f"size must be (width, height) in pixels, got {size!r}") from None
+    if not (MIN_SIDE <= width <= MAX_SIDE and MIN_SIDE <= height <= MAX_SIDE):
+        raise InvalidSettingError(
+            f"size must be between {MIN_SIDE} and {MAX_SIDE} px per side, got {size!r}"
+        )
+    return None, (width, height)

@@ -37,7 +37,15 @@ _KEPT_SPACES_RATIO = 0.06
 
 def is_cjk_char(char: str) -> bool:
     """Whether a character is CJK (Han, Kana, Hangul, CJK punctuation or full-width forms)."""
-    return ord(char) >= 0x2E80
+    code = ord(char)
+    return (
+        0x2E80 <= code < 0xA000  # radicals, CJK punctuation, kana, Han
+        or 0xAC00 <= code < 0xD7B0  # Hangul syllables
+        or 0xF900 <= code < 0xFB00  # compatibility ideographs
+        or 0xFE30 <= code < 0xFE50  # CJK compatibility forms
+        or 0xFF00 <= code < 0xFFF0  # full-width and half-width forms
+        or 0x20000 <= code < 0x3134F  # Han extensions B-G
+    )
 
 
 @dataclass(frozen=True)

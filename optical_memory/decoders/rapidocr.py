@@ -223,8 +223,15 @@ class RapidOCRDecoder:
             raise InvalidSettingError(f"workers must be at least 1, not {workers}")
         self._settings = _Settings(script, det_upscale, unclip_ratio, restore_spaces)
         self._workers = workers or os.cpu_count() or 1
+
         self._local = threading.local()
         self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+
+    @property
+    def workers(self) -> int:
+        """How many pages a batch reads at once."""
+        return self._workers
 
     def decode(self, images: Sequence[ImageInput]) -> list[str]:
         """Read each page to text.
@@ -244,8 +251,9 @@ class RapidOCRDecoder:
         _import_rapidocr()
         if len(pages) <= 1 or self._workers == 1:
             return [self._read(page, threads=None) for page in pages]  # one page: every core
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="rapidocr")
+        with self._pool_lock:  # two threads decoding at once must not start two pools
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="rapidocr")
         threads = max(1, (os.cpu_count() or 1) // self._workers)
         futures = [self._pool.submit(self._read, page, threads) for page in pages]
         return [future.result() for future in futures]

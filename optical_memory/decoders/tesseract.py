@@ -117,6 +117,11 @@ class TesseractDecoder:
         self.psm = psm
         self._workers = workers or os.cpu_count() or 1
 
+    @property
+    def workers(self) -> int:
+        """How many pages a batch reads at once."""
+        return self._workers
+
     def decode(self, images: Sequence[ImageInput]) -> list[str]:
         """Read each page to text.
 

@@ -67,6 +67,18 @@ def test_render_code_file_and_stdin(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "b" / "pages.json").read_text())[0]["span"] == [0, 10]
 
 
+def test_pages_json_spans_index_the_file_with_its_own_newlines(tmp_path: Path) -> None:
+    raw = "first line\r\nsecond line\rthird\r\n\r\n" + "crlf prose. " * 600
+    source = tmp_path / "crlf.txt"
+    source.write_bytes(raw.encode("utf-8"))
+    result = run(
+        "render", str(source), "--tier", "tiny", "--preset", "dense", "--out", str(tmp_path / "c")
+    )
+    assert result.returncode == 0, result.stderr
+    index = json.loads((tmp_path / "c" / "pages.json").read_text())
+    assert index[-1]["span"][1] == len(raw)
+
+
 def test_render_markdown_through_chromium(tmp_path: Path) -> None:
     if shutil.which("chromium") is None and not os.environ.get("OPTICAL_MEMORY_CHROMIUM"):
         missing_component("chromium is not installed (apt install chromium)")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -287,3 +288,63 @@ def test_cjk_and_joined_latin_wrap_within_the_column(dense: TextRenderer) -> Non
     for line in lines:
         end = max(x + entry[0] for x, entry in line.runs)
         assert end <= 600 + 1e-6
+
+
+def test_line_starts_stay_exact_with_zero_width_characters(dense: TextRenderer) -> None:
+    text = "\u200b".join("abcdefghij" * 30) + " e\u0301\u200d x\ufe0f"
+    for line in _layout(dense, text):
+        first_drawn = line.runs[0][1][3]
+        assert text[line.start : line.start + len(first_drawn)] == first_drawn
+
+
+def test_breaking_a_huge_token_stays_linear(dense: TextRenderer) -> None:
+    token = "QUJD" * 20_000  # 80,000 characters with no break opportunity
+    pages = dense.render(token, tier="small", kind="prose")
+    assert_spans_cover(pages, token)
+    cached = dense._typesetter("latin", False).glyphs.table((0, 0))
+    # One cached run per drawn line chunk, not one per bisection probe of the token.
+    assert sum(len(text) for text in cached) < 3 * len(token)
+
+
+def test_space_like_control_characters_are_drawn(legible: TextRenderer) -> None:
+    for control in ("\x0b", "\x0c", "\x1c", "\x1f"):
+        with_control = np.asarray(legible.render(f"a{control}b", tier="tiny")[0].image)
+        with_space = np.asarray(legible.render("a b", tier="tiny")[0].image)
+        assert (with_control != with_space).any(), repr(control)
+
+
+def test_chat_accepts_langchain_message_data_and_pairs() -> None:
+    transcript = chat_transcript(
+        [
+            {"type": "human", "data": {"content": "hello there", "type": "human"}},
+            {"type": "ai", "data": {"content": [{"type": "text", "text": "hi back"}]}},
+            ["tool", "42"],
+        ]
+    )
+    assert transcript.text == "Human: hello there\n\nAi: hi back\n\nTool: 42"
+
+
+@pytest.mark.parametrize("bad", [None, 7, ["only-one"], (1, "x"), "user: hi"])
+def test_malformed_chat_message_is_named(bad: object) -> None:
+    with pytest.raises(InvalidSettingError, match="message 1"):
+        chat_transcript([("user", "fine"), bad])  # type: ignore[list-item]
+
+
+def test_custom_presets_are_validated() -> None:
+    from optical_memory.renderers.presets import PRESETS, TypeSpec
+
+    with pytest.raises(InvalidSettingError):
+        TypeSpec(0.0)
+    with pytest.raises(InvalidSettingError):
+        dataclasses.replace(PRESETS["dense"], supersample=0)
+    with pytest.raises(InvalidSettingError):
+        dataclasses.replace(PRESETS["dense"], max_column_px=0)
+    with pytest.raises(InvalidSettingError):
+        dataclasses.replace(PRESETS["dense"], word_space=-1.0)
+    custom = dataclasses.replace(PRESETS["dense"], name="mine", margin=0.05)
+    assert TextRenderer(preset=custom).render("x" * 100, tier="tiny")[0].image.size == (512, 512)
+
+
+def test_iter_pages_checks_arguments_when_called(dense: TextRenderer) -> None:
+    with pytest.raises(RenderError):
+        dense.iter_pages(None)  # type: ignore[arg-type]
