@@ -38,11 +38,11 @@ THRESHOLDS = (0.97, 0.90, 0.60)
 
 # Glyph sizes (px) swept per render style and content.
 SIZES: dict[tuple[str, str], tuple[float, ...]] = {
-    ("dense", "prose"): (5.5, 6.0, 6.5, 7.0, 8.0),
-    ("dense", "code"): (5.5, 6.0, 6.5, 7.0, 8.0),
+    ("dense", "prose"): (5.5, 5.75, 6.0, 6.5, 7.0, 8.0),
+    ("dense", "code"): (6.0, 7.0, 8.0, 9.0, 10.0),
     ("dense", "chinese"): (8.0, 9.0, 10.0, 11.0),
-    ("legible", "prose"): (9.0, 11.0, 13.0),
-    ("legible", "code"): (9.0, 11.0, 13.0),
+    ("legible", "prose"): (9.0, 13.0),
+    ("legible", "code"): (9.0, 12.0),
     ("legible", "chinese"): (11.0, 14.0),
     ("pixelprompt", "prose"): (6, 7, 8, 9),
     ("pixelprompt", "code"): (6, 7, 8, 9),
@@ -183,33 +183,33 @@ def read_back(points: list[Point], decoders: list[str], skip_rapid_large: bool) 
                 bar.close()
 
 
-def capacities(points: list[Point]) -> list[dict[str, Any]]:
-    groups: dict[tuple[str, str, str, str], list[Point]] = {}
+def capacities(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    groups: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
     for p in points:
-        for decoder in p.accuracy:
-            groups.setdefault((p.style, p.content, p.tier, decoder), []).append(p)
+        for decoder in p["accuracy"]:
+            groups.setdefault((p["style"], p["content"], p["tier"], decoder), []).append(p)
     rows = []
     for (style, content, tier, decoder), group in sorted(groups.items()):
         row: dict[str, Any] = {"style": style, "content": content, "tier": tier, "decoder": decoder}
         for threshold in THRESHOLDS:
-            ok = [p for p in group if p.accuracy[decoder] >= threshold]
-            best = max(ok, key=lambda p: p.tokens, default=None)
+            ok = [p for p in group if p["accuracy"][decoder] >= threshold]
+            best = max(ok, key=lambda p: p["tokens"], default=None)
             key = f"{threshold:.2f}"
-            row[f"tokens_at_{key}"] = best.tokens if best else None
-            row[f"chars_at_{key}"] = best.chars if best else None
-            row[f"size_at_{key}"] = best.size_px if best else None
+            row[f"tokens_at_{key}"] = best["tokens"] if best else None
+            row[f"chars_at_{key}"] = best["chars"] if best else None
+            row[f"size_at_{key}"] = best["size_px"] if best else None
         rows.append(row)
     return rows
 
 
-def plot(points: list[Point], path: Path) -> None:
+def plot(points: list[dict[str, Any]], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    contents = sorted({p.content for p in points})
-    decoders = sorted({d for p in points for d in p.accuracy})
+    contents = sorted({p["content"] for p in points})
+    decoders = sorted({d for p in points for d in p["accuracy"]})
     if not contents or not decoders:
         return
     fig, axes = plt.subplots(
@@ -221,16 +221,16 @@ def plot(points: list[Point], path: Path) -> None:
     for i, content in enumerate(contents):
         for j, decoder in enumerate(decoders):
             ax = axes[i][j]
-            series: dict[str, list[Point]] = {}
+            series: dict[str, list[dict[str, Any]]] = {}
             for p in points:
-                if p.content == content and decoder in p.accuracy:
-                    series.setdefault(f"{p.style} {p.tier}", []).append(p)
+                if p["content"] == content and decoder in p["accuracy"]:
+                    series.setdefault(f"{p['style']} {p['tier']}", []).append(p)
             for name, pts in sorted(series.items()):
-                pts.sort(key=lambda p: p.tokens)
+                pts.sort(key=lambda p: p["tokens"])
                 ax.plot(
-                    [p.tokens for p in pts],
-                    [p.accuracy[decoder] for p in pts],
-                    marker="o" if "pixelprompt" not in name else "x",
+                    [p["tokens"] for p in pts],
+                    [p["accuracy"][decoder] for p in pts],
+                    marker="x" if "pixelprompt" in name else "o",
                     label=name,
                     lw=1,
                 )
@@ -261,6 +261,11 @@ def main() -> None:
     )
     parser.add_argument("--plot", type=Path, default=HERE / "results" / "compression_curve.png")
     parser.add_argument("--save-pages", type=Path, help="write every page image here")
+    parser.add_argument(
+        "--update",
+        type=Path,
+        help="an earlier result: keep its points for contents not measured in this run",
+    )
     args = parser.parse_args()
 
     started = time.time()
@@ -273,6 +278,17 @@ def main() -> None:
                 args.save_pages / f"{n:03d}-{p.style}-{p.content}-{p.tier}-{p.size_px:g}.png"
             )
     read_back(points, args.decoders, skip_rapid_large=not args.rapidocr_all_tiers)
+    measured = [
+        {f.name: getattr(p, f.name) for f in fields(p) if f.name not in ("reference", "image")}
+        for p in points
+    ]
+    kept = []
+    runs = [{"contents": args.contents, "seconds": round(time.time() - started)}]
+    if args.update:
+        earlier = json.loads(args.update.read_text())
+        kept = [p for p in earlier["points"] if p["content"] not in args.contents]
+        runs = earlier.get("runs", [{"contents": "all", "seconds": earlier["seconds"]}]) + runs
+    all_points = kept + measured
     result = {
         "benchmark": "compression_curve",
         "machine": {
@@ -280,17 +296,15 @@ def main() -> None:
             "python": platform.python_version(),
             "platform": platform.platform(),
         },
-        "seconds": round(time.time() - started),
+        "seconds": sum(run["seconds"] for run in runs),
+        "runs": runs,
         "thresholds": THRESHOLDS,
-        "capacity": capacities(points),
-        "points": [
-            {f.name: getattr(p, f.name) for f in fields(p) if f.name not in ("reference", "image")}
-            for p in points
-        ],
+        "capacity": capacities(all_points),
+        "points": all_points,
     }
     json.dump(result, sys.stdout, indent=1)
     sys.stdout.write("\n")
-    plot(points, args.plot)
+    plot(all_points, args.plot)
 
 
 if __name__ == "__main__":

@@ -3,10 +3,11 @@
 Two presets ship, chosen from read-back measurements (``benchmarks/compression_curve.py``
 and the README's tables):
 
-- ``dense``: the most text per page that the project's best CPU decoder (RapidOCR with
-  tuned detection) still reads back at >= 0.97 character accuracy. Latin prose at 6 px
-  drawn at 2x and downsampled: below about 5.5 px every engine falls apart, and
-  direct (hinted) rendering turns a 6-7 px ``s`` into ``z``.
+- ``dense``: the most text per page that the project's best CPU decoder still reads
+  back at >= 0.97 character accuracy, with a margin: Latin prose at 6 px (RapidOCR with
+  tuned detection), drawn at 2x and downsampled (direct, hinted rendering turns a
+  6-7 px ``s`` into ``z``); Chinese at 8 px (RapidOCR, stock detection); code at 9 px
+  monospace (symbols and ragged lines read worse than prose at every size).
 - ``legible`` (the default): glyphs large enough for hosted multimodal models, which
   read reliably from about 12 px up once the provider's own downscaling is counted.
 """
@@ -111,11 +112,14 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
+    # Sizes from benchmarks/results/compression_curve.json (README): Latin prose at 6 px
+    # read 0.981-0.983 (5.5 px: 0.974-0.976, too close to the bar); code under 9 px
+    # stays below 0.97 for every engine; Chinese at 8 px read 0.979-0.987.
     "dense": Preset(
         name="dense",
         latin_prose=TypeSpec(6.0, 1.15),
-        latin_code=TypeSpec(6.0, 1.15),
-        cjk_prose=TypeSpec(9.0, 1.15),
+        latin_code=TypeSpec(9.0, 1.15),
+        cjk_prose=TypeSpec(8.0, 1.15),
         supersample=2,
         margin=0.01,
         word_space=0.4,

@@ -51,3 +51,25 @@ def test_importing_the_package_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_source_checkout_imports_without_installing() -> None:
+    import pathlib
+    import subprocess
+    import sys
+
+    root = pathlib.Path(__file__).resolve().parents[2]
+    # -S: no site-packages, so neither the installed package nor its editable finder help.
+    code = (
+        "import optical_memory.renderers as r, optical_memory.model as m, "
+        "optical_memory.integrations as i; print(r.__file__, m.__file__, i.__file__)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-S", "-c", code], cwd=root, capture_output=True, text=True, check=True
+    )
+    files = out.stdout.split()
+    assert files == [
+        str(root / "renderers" / "__init__.py"),
+        str(root / "model" / "__init__.py"),
+        str(root / "integrations" / "__init__.py"),
+    ]
