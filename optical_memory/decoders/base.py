@@ -12,15 +12,16 @@ import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, TypeAlias, runtime_checkable
+from types import TracebackType
+from typing import Protocol, TypeAlias, TypeVar, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from optical_memory.errors import InvalidImageError
+from optical_memory.errors import InvalidImageError, InvalidSettingError
 
-__all__ = ["Decoder", "ImageInput", "load_image", "load_images"]
+__all__ = ["Decoder", "ImageInput", "WorkerDecoder", "load_image", "load_images"]
 
 ImageInput: TypeAlias = (
     Image.Image | bytes | bytearray | memoryview | str | os.PathLike[str] | NDArray[np.uint8]
@@ -52,6 +53,41 @@ class Decoder(Protocol):
             DecoderUnavailable: The engine is not installed.
         """
         ...
+
+
+_D = TypeVar("_D", bound="WorkerDecoder")
+
+
+class WorkerDecoder:
+    """What the CPU decoders share: a worker count, ``close()`` and the ``with`` form."""
+
+    name: str
+    _workers: int
+
+    @staticmethod
+    def _worker_count(workers: int | None) -> int:
+        if workers is not None and workers < 1:
+            raise InvalidSettingError(f"workers must be at least 1, not {workers}")
+        return workers or os.cpu_count() or 1
+
+    @property
+    def workers(self) -> int:
+        """How many pages a batch reads at once."""
+        return self._workers
+
+    def close(self) -> None:
+        """Release the decoder's threads and engines (a no-op where there are none)."""
+
+    def __enter__(self: _D) -> _D:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 def _open_encoded(data: bytes | str | os.PathLike[str], index: int) -> Image.Image:

@@ -23,7 +23,6 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Literal
 
 import numpy as np
@@ -32,7 +31,7 @@ from numpy.typing import NDArray
 from optical_memory.errors import DecoderError, DecoderUnavailable, InvalidSettingError
 
 from ._layout import TextLine, is_cjk_char, join_lines, restore_spaces, to_ascii_punctuation
-from .base import ImageInput, load_images
+from .base import ImageInput, WorkerDecoder, load_images
 
 __all__ = ["RapidOCRDecoder", "Script"]
 
@@ -179,7 +178,7 @@ def _to_line(box: Any, result: Any, *, latin: bool, spaces: bool) -> TextLine:
     return TextLine(text, float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))
 
 
-class RapidOCRDecoder:
+class RapidOCRDecoder(WorkerDecoder):
     """Reads pages with RapidOCR's PP-OCR detector and Chinese/English recogniser.
 
     ``script="auto"`` detects lines with the Latin settings, recognises the four widest
@@ -219,19 +218,12 @@ class RapidOCRDecoder:
             raise InvalidSettingError(f"script must be one of {_SCRIPTS}, not {script!r}")
         if det_upscale <= 0 or unclip_ratio <= 0:
             raise InvalidSettingError("det_upscale and unclip_ratio must be positive")
-        if workers is not None and workers < 1:
-            raise InvalidSettingError(f"workers must be at least 1, not {workers}")
         self._settings = _Settings(script, det_upscale, unclip_ratio, restore_spaces)
-        self._workers = workers or os.cpu_count() or 1
+        self._workers = self._worker_count(workers)
 
         self._local = threading.local()
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
-
-    @property
-    def workers(self) -> int:
-        """How many pages a batch reads at once."""
-        return self._workers
 
     def decode(self, images: Sequence[ImageInput]) -> list[str]:
         """Read each page to text.
@@ -275,14 +267,3 @@ class RapidOCRDecoder:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
         self._local = threading.local()
-
-    def __enter__(self) -> RapidOCRDecoder:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()

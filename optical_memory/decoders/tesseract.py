@@ -21,7 +21,6 @@ import subprocess
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
-from types import TracebackType
 
 from PIL import Image
 
@@ -32,7 +31,7 @@ from optical_memory.errors import (
     UnknownLanguageError,
 )
 
-from .base import ImageInput, load_images
+from .base import ImageInput, WorkerDecoder, load_images
 
 __all__ = ["TesseractDecoder"]
 
@@ -63,7 +62,7 @@ def _installed_languages(binary: str) -> frozenset[str]:
     return frozenset(line.strip() for line in done.stdout.splitlines()[1:] if line.strip())
 
 
-class TesseractDecoder:
+class TesseractDecoder(WorkerDecoder):
     """Reads pages with ``tesseract``, upscaling each page first.
 
     Defaults were chosen by reading dense DejaVu Sans pages: 2x upscaling (640x640 at
@@ -100,8 +99,6 @@ class TesseractDecoder:
             raise InvalidSettingError(
                 f"psm must be a Tesseract page segmentation mode 0-13, not {psm}"
             )
-        if workers is not None and workers < 1:
-            raise InvalidSettingError(f"workers must be at least 1, not {workers}")
         self._binary = _binary()
         installed = _installed_languages(self._binary)
         wanted = lang.split("+")
@@ -115,12 +112,7 @@ class TesseractDecoder:
         self.lang = lang
         self.upscale = upscale
         self.psm = psm
-        self._workers = workers or os.cpu_count() or 1
-
-    @property
-    def workers(self) -> int:
-        """How many pages a batch reads at once."""
-        return self._workers
+        self._workers = self._worker_count(workers)
 
     def decode(self, images: Sequence[ImageInput]) -> list[str]:
         """Read each page to text.
@@ -172,17 +164,3 @@ class TesseractDecoder:
             )
         text = done.stdout.decode("utf-8", "replace").replace("\f", "")
         return _CJK_GAP.sub("", text).strip()
-
-    def close(self) -> None:
-        """Release resources; Tesseract holds none between calls, so this does nothing."""
-
-    def __enter__(self) -> TesseractDecoder:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
