@@ -200,7 +200,7 @@ def _decode_with_progress(engine: Decoder, images: list[Any], progress: bool) ->
     texts: list[str] = []
     with tqdm(
         total=len(images),
-        desc=f"reading pages back with {engine.name} (CPU, about a minute a dense page)",
+        desc=f"reading pages back with {engine.name} (CPU, 30-40 s a dense page on two cores)",
         unit="page",
         disable=not progress,
     ) as bar:

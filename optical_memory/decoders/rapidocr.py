@@ -190,7 +190,7 @@ class RapidOCRDecoder(WorkerDecoder):
     Batches run on ``workers`` threads, each holding its own engine and reading one page
     at a time (onnxruntime and OpenCV release the GIL, so threads use every core with
     no process start-up, no pickling and no ``if __name__ == "__main__"`` guard needed
-    in the caller's script). A dense 640x640 page costs about a minute of one core.
+    in the caller's script). A dense 640x640 page costs about 70 CPU-seconds.
 
     Args:
         script: ``"latin"``, ``"cjk"`` or ``"auto"`` (decide per page).
