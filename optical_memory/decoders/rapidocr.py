@@ -29,8 +29,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from optical_memory.errors import DecoderError, DecoderUnavailable, InvalidSettingError
+from optical_memory.metrics import is_mostly_cjk
 
-from ._layout import TextLine, is_cjk_char, join_lines, restore_spaces, to_ascii_punctuation
+from ._layout import TextLine, join_lines, restore_spaces, to_ascii_punctuation
 from .base import ImageInput, WorkerDecoder, load_images
 
 __all__ = ["RapidOCRDecoder", "Script"]
@@ -147,7 +148,7 @@ class _PageReader:
             # Longest boxes first: they carry the most evidence for the script check.
             boxes.sort(key=lambda box: -float(box[:, 0].max() - box[:, 0].min()))
             recognised = self._recognise(page, boxes[:_SAMPLE_LINES])
-            if script == "auto" and _mostly_cjk(result[0] for _, result in recognised):
+            if script == "auto" and is_mostly_cjk("".join(result[0] for _, result in recognised)):
                 script = "cjk"
                 recognised = self._recognise(page, self._detect(page, "cjk", s))
             else:
@@ -161,18 +162,13 @@ class _PageReader:
         return join_lines(lines)
 
 
-def _mostly_cjk(texts: Any) -> bool:
-    joined = "".join(texts).replace(" ", "")
-    return sum(map(is_cjk_char, joined)) * 2 > len(joined) if joined else False
-
-
 def _to_line(box: Any, result: Any, *, latin: bool, spaces: bool) -> TextLine:
     text: str = result[0]
-    if spaces and not _mostly_cjk([text]):
+    if spaces and not is_mostly_cjk(text):
         # result[2] is the recogniser's word info: [steps, words, per-word char steps, ...].
         columns = [step for word in result[2][2] for step in word]
         text = restore_spaces(text, columns)
-    if latin or not _mostly_cjk([text]):
+    if latin or not is_mostly_cjk(text):
         text = to_ascii_punctuation(text)
     xs, ys = box[:, 0], box[:, 1]
     return TextLine(text, float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))
