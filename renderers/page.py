@@ -43,6 +43,7 @@ class RenderedPage:
         font: Font settings used for the page.
         line_count: Number of text lines drawn.
         index: Position of the page in its render, from 0.
+        metadata: Renderer-specific facts (e.g. ``{"renderer": "html", "source": "markdown"}``).
     """
 
     image: Image.Image
