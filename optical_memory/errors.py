@@ -16,10 +16,21 @@
       UnknownTierError(OpticalMemoryError, ValueError)
       UnknownPresetError(OpticalMemoryError, ValueError)
       UnknownDecoderError(OpticalMemoryError, ValueError)
+      StoreError
+        StoreUnavailable
+        CorruptRecord
+        NotFound(StoreError, KeyError)
+        InvalidRecordError(StoreError, ValueError)
+          RecordTooLarge
+        InvalidStoreURL(StoreError, ValueError)
+      CheckpointError
+        CheckpointMismatchError(CheckpointError, ValueError)
 
 Errors that are the caller's mistake also subclass ``ValueError``. Errors of the
 libraries underneath (Pillow, onnxruntime, tesseract, Playwright) are translated at
 the boundary with ``raise ... from exc`` so the original stays in the traceback.
+Messages name the thread, segment, key or checkpoint file concerned, and never a
+password or token from a connection URL.
 
 This module imports nothing else of the project, so ``optical_memory.renderers`` and
 ``optical_memory.model`` may raise these types and still stay free of the core.
@@ -28,15 +39,24 @@ This module imports nothing else of the project, so ``optical_memory.renderers``
 from __future__ import annotations
 
 __all__ = [
+    "CheckpointError",
+    "CheckpointMismatchError",
+    "CorruptRecord",
     "DecayError",
     "DecoderError",
     "DecoderUnavailable",
     "EncodingUnavailable",
     "FontNotFoundError",
     "InvalidImageError",
+    "InvalidRecordError",
     "InvalidSettingError",
+    "InvalidStoreURL",
+    "NotFound",
     "OpticalMemoryError",
+    "RecordTooLarge",
     "RenderError",
+    "StoreError",
+    "StoreUnavailable",
     "UnknownDecoderError",
     "UnknownEncodingError",
     "UnknownLanguageError",
@@ -99,3 +119,43 @@ class UnknownPresetError(OpticalMemoryError, ValueError):
 
 class UnknownDecoderError(OpticalMemoryError, ValueError):
     """A decoder name that is not one of the known decoders."""
+
+
+class StoreError(OpticalMemoryError):
+    """A store (SQLite or Redis) could not complete an operation."""
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be reached (server down, network blip outlasting retries, locked file)."""
+
+
+class CorruptRecord(StoreError):
+    """A stored value failed its checksum or could not be decoded; the message names its key."""
+
+
+class NotFound(StoreError, KeyError):
+    """No turn, segment, page or vision-token record exists under the given id."""
+
+    def __str__(self) -> str:  # KeyError would print the message with quotes around it
+        return str(self.args[0]) if self.args else ""
+
+
+class InvalidRecordError(StoreError, ValueError):
+    """A value handed to a store has the wrong type or shape (nothing was written)."""
+
+
+class RecordTooLarge(InvalidRecordError):
+    """A value exceeds the store's documented size limit (nothing was written)."""
+
+
+class InvalidStoreURL(StoreError, ValueError):
+    """A store URL that cannot be parsed or names an unknown scheme."""
+
+
+class CheckpointError(OpticalMemoryError):
+    """A model checkpoint could not be read: a missing file, or a corrupt or foreign one."""
+
+
+class CheckpointMismatchError(CheckpointError, ValueError):
+    """A checkpoint's tensors do not match the model: lists every missing, unexpected or
+    misshapen key."""
