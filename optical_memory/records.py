@@ -116,7 +116,9 @@ class Turn:
         _check_name(self.id, "Turn.id")
         _check_name(self.role, "Turn.role")
         if not isinstance(self.created_at, (int, float)) or not math.isfinite(self.created_at):
-            raise InvalidRecordError(f"Turn.created_at must be a finite number: {self.created_at!r}")
+            raise InvalidRecordError(
+                f"Turn.created_at must be a finite number: {self.created_at!r}"
+            )
         _check_count(self.text_tokens, "Turn.text_tokens")
 
     def to_header(self) -> dict[str, Any]:
@@ -216,8 +218,14 @@ class Page:
         for name in ("width", "height", "text_tokens"):
             _check_count(getattr(self, name), f"Page.{name}")
         span = tuple(self.span)
-        if len(span) != 2 or not all(isinstance(x, int) for x in span) or not 0 <= span[0] <= span[1]:
-            raise InvalidRecordError(f"Page.span must be (start, end) with 0 <= start <= end: {span}")
+        if (
+            len(span) != 2
+            or not all(isinstance(x, int) for x in span)
+            or not 0 <= span[0] <= span[1]
+        ):
+            raise InvalidRecordError(
+                f"Page.span must be (start, end) with 0 <= start <= end: {span}"
+            )
         object.__setattr__(self, "span", span)
         tokens = dict(self.image_tokens)
         for reader, count in tokens.items():

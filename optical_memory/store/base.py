@@ -32,9 +32,9 @@ from optical_memory.errors import InvalidRecordError
 from optical_memory.records import Page, Segment, Turn, VisionTokens
 
 __all__ = [
-    "AsyncStore",
     "DEFAULT_TENANT",
     "MAX_NAME_CHARS",
+    "AsyncStore",
     "Retention",
     "Store",
     "check_name",
