@@ -17,6 +17,11 @@ Semantics both backends implement (the conformance suite in ``tests/`` checks th
   pages it lists, atomically: readers see the old pages or all the new ones, never a mix.
   Pages the segment no longer lists are deleted, with their vision tokens.
   ``replace_segment`` does the same but raises ``NotFound`` if the segment is gone.
+- A page id (a hash of the PNG bytes) names one page per thread. Two segments may list the
+  same page; it lives while any live segment lists it, so deleting, replacing or expiring
+  one segment never removes a page another still shows.
+- Vision tokens are cached one set per page: a put replaces the previous set, and a read
+  with another model's fingerprint is a miss.
 - ``retention`` maps a tier to seconds: a segment at that tier, with its pages and vision
   tokens, expires that long after it was last put.
 - Reading a missing turn, segment or page raises ``NotFound``; a cache miss on vision
