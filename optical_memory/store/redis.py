@@ -1,0 +1,714 @@
+"""Redis stores: :class:`RedisStore` (redis-py) and its asyncio twin :class:`AsyncRedisStore`.
+
+Both send plain commands only (strings, hashes, lists, sorted sets, ``WATCH``/``MULTI``/
+``EXEC``, ``PEXPIRE``, ``SCAN``), so Debian's ``redis-server``, managed Redis and Redis
+Cluster all work. Keys, URL parsing, retries and command plans live once in
+:mod:`optical_memory.store.redis_layout`; each method here is the IO around them.
+
+Every operation is idempotent (appends skip known turn ids, puts overwrite), so each one is
+replayed whole on a connection error or timeout with exponential backoff, then raises
+``StoreUnavailable``. A refused password is not retried.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import redis
+import redis.asyncio
+import redis.asyncio.cluster
+import redis.asyncio.retry
+import redis.cluster
+from redis.backoff import NoBackoff
+from redis.exceptions import WatchError
+from redis.retry import Retry
+
+from optical_memory.records import Page, Segment, Turn, VisionTokens
+from optical_memory.store.base import DEFAULT_TENANT, Retention, check_name
+from optical_memory.store.redis_layout import (
+    DEFAULT_URL,
+    MAX_WATCH_CONFLICTS,
+    RedisStoreBase,
+    cluster_unreachable_is_a_connection_error,
+    is_retryable,
+    lrange_bounds,
+    reraise_lost_connection,
+)
+
+__all__ = ["AsyncRedisStore", "RedisStore"]
+
+T = TypeVar("T")
+_SCAN_COUNT = 1000
+_DELETE_BATCH = 500
+
+
+def _ignore(error: Exception) -> None:
+    """Retry failure hook: redis-py already dropped the broken connection."""
+
+
+class RedisStore(RedisStoreBase):
+    """A store on Redis or Redis Cluster.
+
+    Args:
+        url: ``redis://[user:password@]host:port/db``, ``rediss://`` for TLS (options such
+            as ``?ssl_ca_certs=/etc/ca.pem`` in the query), ``unix:///path.sock``, or
+            ``redis+cluster://host:port`` / ``rediss+cluster://`` (or ``?cluster=true``)
+            for Redis Cluster. Credentials never appear in reprs, logs or errors.
+        tenant: The tenant this object reads and writes.
+        retention: Tier -> seconds; a segment at that tier, with its pages and vision
+            tokens, expires that long after it was last put.
+        retries: Attempts after the first on connection errors and timeouts.
+        backoff_base, backoff_cap: Exponential backoff between attempts, in seconds.
+        socket_timeout, socket_connect_timeout: Seconds (a URL option wins).
+        max_connections: Connection pool size (per node for a cluster).
+
+    Raises:
+        InvalidStoreURL: The URL is malformed or has an unknown scheme or option.
+        StoreUnavailable: A cluster seed node cannot be reached (standalone servers are
+            connected lazily, on the first operation).
+
+    Example:
+        >>> store = RedisStore("redis://localhost:6379/0", tenant="acme")  # doctest: +SKIP
+        >>> store.append_turns("thread-1", [Turn({"role": "user", "content": "hi"})])
+        1
+    """
+
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        *,
+        tenant: str = DEFAULT_TENANT,
+        retention: Retention | None = None,
+        retries: int = 3,
+        backoff_base: float = 0.05,
+        backoff_cap: float = 1.0,
+        socket_timeout: float = 5.0,
+        socket_connect_timeout: float = 2.0,
+        max_connections: int = 64,
+    ) -> None:
+        self._setup(url, tenant, retention, retries, backoff_base, backoff_cap)
+        self._retry = self._policy.sync()
+        options = self._client_options(
+            Retry(NoBackoff(), 0),
+            {
+                "socket_timeout": socket_timeout,
+                "socket_connect_timeout": socket_connect_timeout,
+                "max_connections": max_connections,
+            },
+        )
+        self._client: Any
+        with self._errors("connect"):
+            if self._target.cluster:
+                # redis-py's sync cluster client connects (and maps the slots) right away.
+                def connect() -> redis.cluster.RedisCluster:
+                    with cluster_unreachable_is_a_connection_error():
+                        return redis.cluster.RedisCluster.from_url(
+                            self._target.client_url, **options
+                        )
+
+                self._client = self._retry.call_with_retry(connect, _ignore, is_retryable)
+            else:
+                self._client = redis.Redis.from_url(self._target.client_url, **options)
+
+    def with_tenant(self, tenant: str) -> RedisStore:
+        """A view of another tenant sharing this store's connections (closing it is a no-op).
+
+        Example:
+            >>> other = store.with_tenant("globex")  # doctest: +SKIP
+        """
+        view: RedisStore = self._view(tenant)
+        return view
+
+    def _run(self, action: str, operation: Callable[[], T]) -> T:
+        def attempt() -> T:
+            with cluster_unreachable_is_a_connection_error():
+                return operation()
+
+        with self._errors(action):
+            self._check_open(action)
+            return self._retry.call_with_retry(attempt, _ignore, is_retryable)
+
+    def _transaction(
+        self, watch: Sequence[str], plan: Callable[[Any], Sequence[tuple[Any, ...]] | None]
+    ) -> bool:
+        """WATCH ``watch``, let ``plan`` read and return commands, run them in MULTI/EXEC.
+
+        Returns ``False`` when ``plan`` returned ``None`` (nothing to write). Conflicts
+        re-run ``plan``; a connection lost while watching goes to the retry policy.
+        """
+        with self._client.pipeline(transaction=True) as pipe:
+            for _ in range(MAX_WATCH_CONFLICTS):
+                try:
+                    pipe.watch(*watch)
+                    commands = plan(pipe)
+                    if commands is None:
+                        pipe.reset()
+                        return False
+                    pipe.multi()
+                    for command in commands:
+                        pipe.execute_command(*command)
+                    pipe.execute()
+                    return True
+                except WatchError as exc:
+                    reraise_lost_connection(exc)
+                    pipe.reset()
+            raise WatchError(f"{MAX_WATCH_CONFLICTS} conflicting writers in a row")
+
+    # ---- turns ----------------------------------------------------------------------
+
+    def append_turns(self, thread: str, turns: Sequence[Turn]) -> int:
+        """Append turns atomically; turns whose id is already stored are skipped.
+
+        One ``WATCH``, one ``HMGET`` of the ids and count, one ``MULTI``/``EXEC`` with
+        ``RPUSH`` and ``HSET``: three round trips for the whole batch.
+
+        Returns:
+            How many turns were new.
+
+        Example:
+            >>> store.append_turns("t1", [Turn({"role": "user", "content": "hi"})])
+            1
+        """
+        thread = self._thread(thread)
+        batch, encoded = self._encode_turns(turns)
+        if not batch:
+            return 0
+        check = self._append_check(thread, batch)
+        added = 0
+
+        def plan(pipe: Any) -> Sequence[tuple[Any, ...]] | None:
+            nonlocal added
+            result = self._append_plan(thread, batch, encoded, pipe.hmget(check[0], check[1:]))
+            added = result.added
+            return result.commands or None
+
+        def attempt() -> int:
+            return added if self._transaction([check[0]], plan) else 0
+
+        return self._run(f"append to thread {thread!r}", attempt)
+
+    def get_turns(self, thread: str, start: int = 0, stop: int | None = None) -> list[Turn]:
+        """The thread's turns ``[start:stop]`` in append order (empty for an unknown thread)."""
+        thread = self._thread(thread)
+        bounds = lrange_bounds(start, stop)
+        if bounds is None:
+            return []
+        key = self._keys.turns(thread)
+
+        def attempt() -> tuple[int, list[bytes]]:
+            with self._client.pipeline(transaction=True) as pipe:
+                pipe.llen(key)
+                pipe.lrange(key, *bounds)
+                length, values = pipe.execute()
+            return int(length), values
+
+        length, values = self._run(f"read thread {thread!r}", attempt)
+        first = bounds[0] if bounds[0] >= 0 else max(0, length + bounds[0])
+        return self._decode_turns(thread, values, first)
+
+    def get_turn(self, thread: str, turn_id: str) -> Turn:
+        """One turn by id. Raises ``NotFound``."""
+        thread = self._thread(thread)
+        index = self._keys.turn_index(thread)
+        field = self._turn_field(check_name(turn_id, "turn id"))
+
+        def attempt() -> tuple[Any, Any]:
+            position = self._client.hget(index, field)
+            if position is None:
+                return None, None
+            return position, self._client.lindex(self._keys.turns(thread), int(position))
+
+        position, value = self._run(f"read turn {turn_id!r} of thread {thread!r}", attempt)
+        return self._decode_turn(thread, turn_id, position, value)
+
+    def count_turns(self, thread: str) -> int:
+        """How many turns the thread has."""
+        thread = self._thread(thread)
+        key = self._keys.turns(thread)
+        return int(self._run(f"count thread {thread!r}", lambda: self._client.llen(key)))
+
+    # ---- segments and pages ---------------------------------------------------------
+
+    def put_segment(self, segment: Segment, pages: Sequence[Page]) -> None:
+        """Create or atomically replace a segment with exactly the pages it lists.
+
+        Example:
+            >>> store.put_segment(segment, pages)  # doctest: +SKIP
+        """
+        self._write_segment(segment, pages, must_exist=False)
+
+    def replace_segment(self, segment: Segment, pages: Sequence[Page]) -> None:
+        """Atomically replace an existing segment and its pages. Raises ``NotFound``."""
+        self._write_segment(segment, pages, must_exist=True)
+
+    def _write_segment(self, segment: Segment, pages: Sequence[Page], must_exist: bool) -> None:
+        checked, key = self._check_segment(segment, pages)
+
+        def plan(pipe: Any) -> Sequence[tuple[Any, ...]]:
+            raw = pipe.get(key)
+            if must_exist:
+                self._decode_segment(segment.thread, segment.id, raw)
+            candidates = self._unlisted(self._old_segment(key, raw), segment.page_ids)
+            dropped = self._unshared_pages(pipe, segment.thread, segment.id, candidates)
+            return self._segment_plan(segment, checked, dropped)
+
+        action = f"put segment {segment.id!r} of thread {segment.thread!r}"
+        self._run(action, lambda: self._transaction([key], plan))
+
+    def _unshared_pages(
+        self, pipe: Any, thread: str, segment_id: str, candidates: list[str]
+    ) -> list[str]:
+        """Of the pages a segment stops listing, those no other segment of the thread lists."""
+        if not candidates:
+            return []
+        # Watched: a put that lists one of them meanwhile rewrites it, and we start over.
+        pipe.watch(*self._page_keys_of(thread, candidates))
+        members = pipe.zrange(self._keys.segments(thread), 0, -1)
+        others = self._other_segments(thread, segment_id, members)
+        values = pipe.execute_command("MGET", *others) if others else []
+        return self._unshared(others, values, candidates)
+
+    def get_segment(self, thread: str, segment_id: str) -> Segment:
+        """One segment by id. Raises ``NotFound``."""
+        thread = self._thread(thread)
+        key = self._keys.segment(thread, check_name(segment_id, "segment id"))
+        value = self._run(f"read segment {segment_id!r}", lambda: self._client.get(key))
+        return self._decode_segment(thread, segment_id, value)
+
+    def list_segments(self, thread: str) -> list[Segment]:
+        """The thread's live segments, oldest first; expired ones are dropped from the index."""
+        thread = self._thread(thread)
+        index = self._keys.segments(thread)
+
+        def attempt() -> tuple[list[bytes], list[Any]]:
+            members = self._client.zrange(index, 0, -1)
+            if not members:
+                return [], []
+            return members, self._client.mget(self._segment_keys(thread, members))
+
+        members, values = self._run(f"list segments of thread {thread!r}", attempt)
+        live, gone = self._decode_segments(thread, members, values)
+        if gone:
+            keys = self._segment_keys(thread, gone)
+
+            def plan(pipe: Any) -> Sequence[tuple[Any, ...]] | None:
+                # A put that revived one of them meanwhile wins: leave the index alone.
+                return None if pipe.execute_command("EXISTS", *keys) else [("ZREM", index, *gone)]
+
+            self._run(f"prune segments of {thread!r}", lambda: self._transaction(keys, plan))
+        return live
+
+    def delete_segment(self, thread: str, segment_id: str) -> None:
+        """Delete a segment with its pages and vision tokens (no error if absent)."""
+        thread = self._thread(thread)
+        key = self._keys.segment(thread, check_name(segment_id, "segment id"))
+
+        def plan(pipe: Any) -> Sequence[tuple[Any, ...]]:
+            candidates = self._unlisted(self._old_segment(key, pipe.get(key)), ())
+            dropped = self._unshared_pages(pipe, thread, segment_id, candidates)
+            return self._delete_plan(thread, segment_id, dropped)
+
+        self._run(f"delete segment {segment_id!r}", lambda: self._transaction([key], plan))
+
+    def get_page(self, thread: str, page_id: str) -> Page:
+        """One page by id. Raises ``NotFound``."""
+        thread = self._thread(thread)
+        key = self._keys.page(thread, check_name(page_id, "page id"))
+        value = self._run(f"read page {page_id!r}", lambda: self._client.get(key))
+        return self._decode_page(thread, page_id, value)
+
+    def get_pages(self, thread: str, segment_id: str) -> list[Page]:
+        """A segment's pages in order. Raises ``NotFound`` for an unknown segment."""
+        thread = self._thread(thread)
+        key = self._keys.segment(thread, check_name(segment_id, "segment id"))
+
+        def attempt() -> tuple[Segment, list[Any]]:
+            for _ in range(MAX_WATCH_CONFLICTS):
+                raw = self._client.get(key)
+                segment = self._decode_segment(thread, segment_id, raw)
+                if not segment.page_ids:
+                    return segment, []
+                values = self._client.mget(self._page_keys(segment))
+                # A page gone means a replace ran between the two reads (or the segment
+                # is expiring): read again, so the pages always match one segment version.
+                if None not in values or self._client.get(key) == raw:
+                    return segment, values
+            raise WatchError(f"segment {segment_id!r} kept changing while read")
+
+        segment, values = self._run(f"read pages of {segment_id!r}", attempt)
+        return self._decode_pages(thread, segment, values)
+
+    def put_vision_tokens(self, thread: str, page_id: str, tokens: VisionTokens) -> None:
+        """Cache vision tokens for a stored page (they expire with it). Raises ``NotFound``."""
+        self._check_vision(thread, page_id, tokens)
+        page = self._keys.page(thread, page_id)
+
+        def plan(pipe: Any) -> Sequence[tuple[Any, ...]]:
+            return self._vision_plan(thread, page_id, tokens, int(pipe.pttl(page)))
+
+        self._run(f"cache tokens of page {page_id!r}", lambda: self._transaction([page], plan))
+
+    def get_vision_tokens(
+        self, thread: str, page_id: str, model_fingerprint: str
+    ) -> VisionTokens | None:
+        """Cached vision tokens made by that model, or ``None``."""
+        thread = self._thread(thread)
+        key = self._keys.vision(thread, check_name(page_id, "page id"))
+        field = check_name(model_fingerprint, "model fingerprint").encode("utf-8", "surrogatepass")
+        value = self._run(f"read tokens of {page_id!r}", lambda: self._client.hget(key, field))
+        return self._decode_vision(thread, page_id, model_fingerprint, value)
+
+    # ---- threads --------------------------------------------------------------------
+
+    def list_threads(self) -> list[str]:
+        """The tenant's threads that hold any record, sorted (SCANs every primary)."""
+        pattern = self._keys.tenant_pattern()
+
+        def attempt() -> list[Any]:
+            return list(self._client.scan_iter(match=pattern, count=_SCAN_COUNT))
+
+        return self._threads(self._run(f"list threads of tenant {self.tenant!r}", attempt))
+
+    def delete_thread(self, thread: str) -> None:
+        """Delete everything of one thread (no error if absent)."""
+        thread = self._thread(thread)
+        pattern = self._keys.thread_pattern(thread)
+        options: dict[str, Any] = {}
+        if self._target.cluster:
+            # Every key of the thread shares its hash tag: scan only the node owning it.
+            options["target_nodes"] = self._client.get_node_from_key(self._keys.turns(thread))
+
+        def attempt() -> None:
+            keys = list(self._client.scan_iter(match=pattern, count=_SCAN_COUNT, **options))
+            for first in range(0, len(keys), _DELETE_BATCH):
+                with self._client.pipeline(transaction=True) as pipe:
+                    pipe.execute_command("DEL", *keys[first : first + _DELETE_BATCH])
+                    pipe.execute()
+
+        self._run(f"delete thread {thread!r}", attempt)
+
+    def close(self) -> None:
+        """Release the connection pool (a view from :meth:`with_tenant` leaves it open)."""
+        if self._owns_client and not self._state.closed:
+            self._state.closed = True
+            self._client.close()
+
+    def __enter__(self) -> RedisStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class AsyncRedisStore(RedisStoreBase):
+    """The asyncio twin of :class:`RedisStore`: the same parameters and methods, awaited.
+
+    Example:
+        >>> store = AsyncRedisStore("redis://localhost:6379/0", tenant="acme")  # doctest: +SKIP
+        >>> await store.append_turns("t1", [Turn({"role": "user", "content": "hi"})])
+        1
+        >>> await store.aclose()
+    """
+
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        *,
+        tenant: str = DEFAULT_TENANT,
+        retention: Retention | None = None,
+        retries: int = 3,
+        backoff_base: float = 0.05,
+        backoff_cap: float = 1.0,
+        socket_timeout: float = 5.0,
+        socket_connect_timeout: float = 2.0,
+        max_connections: int = 64,
+    ) -> None:
+        self._setup(url, tenant, retention, retries, backoff_base, backoff_cap)
+        self._retry = self._policy.asyncio()
+        options = self._client_options(
+            redis.asyncio.retry.Retry(NoBackoff(), 0),
+            {
+                "socket_timeout": socket_timeout,
+                "socket_connect_timeout": socket_connect_timeout,
+                "max_connections": max_connections,
+            },
+        )
+        self._client: Any
+        with self._errors("connect"):
+            # Both asyncio clients connect lazily, on the first command.
+            if self._target.cluster:
+                self._client = redis.asyncio.cluster.RedisCluster.from_url(
+                    self._target.client_url, **options
+                )
+            else:
+                self._client = redis.asyncio.Redis.from_url(self._target.client_url, **options)
+
+    def with_tenant(self, tenant: str) -> AsyncRedisStore:
+        """A view of another tenant sharing this store's connections (closing it is a no-op)."""
+        view: AsyncRedisStore = self._view(tenant)
+        return view
+
+    async def _run(self, action: str, operation: Callable[[], Awaitable[T]]) -> T:
+        async def attempt() -> T:
+            with cluster_unreachable_is_a_connection_error():
+                return await operation()
+
+        with self._errors(action):
+            self._check_open(action)
+            return await self._retry.call_with_retry(attempt, _async_ignore, is_retryable)
+
+    async def _transaction(
+        self,
+        watch: Sequence[str],
+        plan: Callable[[Any], Awaitable[Sequence[tuple[Any, ...]] | None]],
+    ) -> bool:
+        """The asyncio form of :meth:`RedisStore._transaction`."""
+        async with self._client.pipeline(transaction=True) as pipe:
+            for _ in range(MAX_WATCH_CONFLICTS):
+                try:
+                    await pipe.watch(*watch)
+                    commands = await plan(pipe)
+                    if commands is None:
+                        await pipe.reset()
+                        return False
+                    pipe.multi()
+                    for command in commands:
+                        pipe.execute_command(*command)
+                    await pipe.execute()
+                    return True
+                except WatchError as exc:
+                    reraise_lost_connection(exc)
+                    await pipe.reset()
+            raise WatchError(f"{MAX_WATCH_CONFLICTS} conflicting writers in a row")
+
+    async def append_turns(self, thread: str, turns: Sequence[Turn]) -> int:
+        """Append turns atomically; returns how many were new (known ids are skipped)."""
+        thread = self._thread(thread)
+        batch, encoded = self._encode_turns(turns)
+        if not batch:
+            return 0
+        check = self._append_check(thread, batch)
+        added = 0
+
+        async def plan(pipe: Any) -> Sequence[tuple[Any, ...]] | None:
+            nonlocal added
+            found = await pipe.hmget(check[0], check[1:])
+            result = self._append_plan(thread, batch, encoded, found)
+            added = result.added
+            return result.commands or None
+
+        async def attempt() -> int:
+            return added if await self._transaction([check[0]], plan) else 0
+
+        return await self._run(f"append to thread {thread!r}", attempt)
+
+    async def get_turns(self, thread: str, start: int = 0, stop: int | None = None) -> list[Turn]:
+        """The thread's turns ``[start:stop]`` in append order (empty for an unknown thread)."""
+        thread = self._thread(thread)
+        bounds = lrange_bounds(start, stop)
+        if bounds is None:
+            return []
+        key = self._keys.turns(thread)
+
+        async def attempt() -> tuple[int, list[bytes]]:
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.llen(key)
+                pipe.lrange(key, *bounds)
+                length, values = await pipe.execute()
+            return int(length), values
+
+        length, values = await self._run(f"read thread {thread!r}", attempt)
+        first = bounds[0] if bounds[0] >= 0 else max(0, length + bounds[0])
+        return self._decode_turns(thread, values, first)
+
+    async def get_turn(self, thread: str, turn_id: str) -> Turn:
+        """One turn by id. Raises ``NotFound``."""
+        thread = self._thread(thread)
+        index = self._keys.turn_index(thread)
+        field = self._turn_field(check_name(turn_id, "turn id"))
+
+        async def attempt() -> tuple[Any, Any]:
+            position = await self._client.hget(index, field)
+            if position is None:
+                return None, None
+            return position, await self._client.lindex(self._keys.turns(thread), int(position))
+
+        position, value = await self._run(f"read turn {turn_id!r} of thread {thread!r}", attempt)
+        return self._decode_turn(thread, turn_id, position, value)
+
+    async def count_turns(self, thread: str) -> int:
+        """How many turns the thread has."""
+        thread = self._thread(thread)
+        key = self._keys.turns(thread)
+        return int(await self._run(f"count thread {thread!r}", lambda: self._client.llen(key)))
+
+    async def put_segment(self, segment: Segment, pages: Sequence[Page]) -> None:
+        """Create or atomically replace a segment with exactly the pages it lists."""
+        await self._write_segment(segment, pages, must_exist=False)
+
+    async def replace_segment(self, segment: Segment, pages: Sequence[Page]) -> None:
+        """Atomically replace an existing segment and its pages. Raises ``NotFound``."""
+        await self._write_segment(segment, pages, must_exist=True)
+
+    async def _write_segment(
+        self, segment: Segment, pages: Sequence[Page], must_exist: bool
+    ) -> None:
+        checked, key = self._check_segment(segment, pages)
+
+        async def plan(pipe: Any) -> Sequence[tuple[Any, ...]]:
+            raw = await pipe.get(key)
+            if must_exist:
+                self._decode_segment(segment.thread, segment.id, raw)
+            candidates = self._unlisted(self._old_segment(key, raw), segment.page_ids)
+            dropped = await self._unshared_pages(pipe, segment.thread, segment.id, candidates)
+            return self._segment_plan(segment, checked, dropped)
+
+        action = f"put segment {segment.id!r} of thread {segment.thread!r}"
+        await self._run(action, lambda: self._transaction([key], plan))
+
+    async def _unshared_pages(
+        self, pipe: Any, thread: str, segment_id: str, candidates: list[str]
+    ) -> list[str]:
+        """Of the pages a segment stops listing, those no other segment of the thread lists."""
+        if not candidates:
+            return []
+        await pipe.watch(*self._page_keys_of(thread, candidates))
+        members = await pipe.zrange(self._keys.segments(thread), 0, -1)
+        others = self._other_segments(thread, segment_id, members)
+        values = await pipe.execute_command("MGET", *others) if others else []
+        return self._unshared(others, values, candidates)
+
+    async def get_segment(self, thread: str, segment_id: str) -> Segment:
+        """One segment by id. Raises ``NotFound``."""
+        thread = self._thread(thread)
+        key = self._keys.segment(thread, check_name(segment_id, "segment id"))
+        value = await self._run(f"read segment {segment_id!r}", lambda: self._client.get(key))
+        return self._decode_segment(thread, segment_id, value)
+
+    async def list_segments(self, thread: str) -> list[Segment]:
+        """The thread's live segments, oldest first; expired ones are dropped from the index."""
+        thread = self._thread(thread)
+        index = self._keys.segments(thread)
+
+        async def attempt() -> tuple[list[bytes], list[Any]]:
+            members = await self._client.zrange(index, 0, -1)
+            if not members:
+                return [], []
+            return members, await self._client.mget(self._segment_keys(thread, members))
+
+        members, values = await self._run(f"list segments of thread {thread!r}", attempt)
+        live, gone = self._decode_segments(thread, members, values)
+        if gone:
+            keys = self._segment_keys(thread, gone)
+
+            async def plan(pipe: Any) -> Sequence[tuple[Any, ...]] | None:
+                live = await pipe.execute_command("EXISTS", *keys)
+                return None if live else [("ZREM", index, *gone)]
+
+            await self._run(f"prune segments of {thread!r}", lambda: self._transaction(keys, plan))
+        return live
+
+    async def delete_segment(self, thread: str, segment_id: str) -> None:
+        """Delete a segment with its pages and vision tokens (no error if absent)."""
+        thread = self._thread(thread)
+        key = self._keys.segment(thread, check_name(segment_id, "segment id"))
+
+        async def plan(pipe: Any) -> Sequence[tuple[Any, ...]]:
+            candidates = self._unlisted(self._old_segment(key, await pipe.get(key)), ())
+            dropped = await self._unshared_pages(pipe, thread, segment_id, candidates)
+            return self._delete_plan(thread, segment_id, dropped)
+
+        await self._run(f"delete segment {segment_id!r}", lambda: self._transaction([key], plan))
+
+    async def get_page(self, thread: str, page_id: str) -> Page:
+        """One page by id. Raises ``NotFound``."""
+        thread = self._thread(thread)
+        key = self._keys.page(thread, check_name(page_id, "page id"))
+        value = await self._run(f"read page {page_id!r}", lambda: self._client.get(key))
+        return self._decode_page(thread, page_id, value)
+
+    async def get_pages(self, thread: str, segment_id: str) -> list[Page]:
+        """A segment's pages in order. Raises ``NotFound`` for an unknown segment."""
+        thread = self._thread(thread)
+        key = self._keys.segment(thread, check_name(segment_id, "segment id"))
+
+        async def attempt() -> tuple[Segment, list[Any]]:
+            for _ in range(MAX_WATCH_CONFLICTS):
+                raw = await self._client.get(key)
+                segment = self._decode_segment(thread, segment_id, raw)
+                if not segment.page_ids:
+                    return segment, []
+                values = await self._client.mget(self._page_keys(segment))
+                if None not in values or await self._client.get(key) == raw:
+                    return segment, values
+            raise WatchError(f"segment {segment_id!r} kept changing while read")
+
+        segment, values = await self._run(f"read pages of {segment_id!r}", attempt)
+        return self._decode_pages(thread, segment, values)
+
+    async def put_vision_tokens(self, thread: str, page_id: str, tokens: VisionTokens) -> None:
+        """Cache vision tokens for a stored page (they expire with it). Raises ``NotFound``."""
+        self._check_vision(thread, page_id, tokens)
+        page = self._keys.page(thread, page_id)
+
+        async def plan(pipe: Any) -> Sequence[tuple[Any, ...]]:
+            return self._vision_plan(thread, page_id, tokens, int(await pipe.pttl(page)))
+
+        await self._run(f"cache tokens of {page_id!r}", lambda: self._transaction([page], plan))
+
+    async def get_vision_tokens(
+        self, thread: str, page_id: str, model_fingerprint: str
+    ) -> VisionTokens | None:
+        """Cached vision tokens made by that model, or ``None``."""
+        thread = self._thread(thread)
+        key = self._keys.vision(thread, check_name(page_id, "page id"))
+        field = check_name(model_fingerprint, "model fingerprint").encode("utf-8", "surrogatepass")
+        value = await self._run(
+            f"read tokens of {page_id!r}", lambda: self._client.hget(key, field)
+        )
+        return self._decode_vision(thread, page_id, model_fingerprint, value)
+
+    async def list_threads(self) -> list[str]:
+        """The tenant's threads that hold any record, sorted (SCANs every primary)."""
+        pattern = self._keys.tenant_pattern()
+
+        async def attempt() -> list[Any]:
+            return [k async for k in self._client.scan_iter(match=pattern, count=_SCAN_COUNT)]
+
+        return self._threads(await self._run(f"list threads of {self.tenant!r}", attempt))
+
+    async def delete_thread(self, thread: str) -> None:
+        """Delete everything of one thread (no error if absent)."""
+        thread = self._thread(thread)
+        pattern = self._keys.thread_pattern(thread)
+
+        async def attempt() -> None:
+            options: dict[str, Any] = {}
+            if self._target.cluster:
+                await self._client.initialize()
+                options["target_nodes"] = self._client.get_node_from_key(self._keys.turns(thread))
+            scan = self._client.scan_iter(match=pattern, count=_SCAN_COUNT, **options)
+            keys = [k async for k in scan]
+            for first in range(0, len(keys), _DELETE_BATCH):
+                async with self._client.pipeline(transaction=True) as pipe:
+                    pipe.execute_command("DEL", *keys[first : first + _DELETE_BATCH])
+                    await pipe.execute()
+
+        await self._run(f"delete thread {thread!r}", attempt)
+
+    async def aclose(self) -> None:
+        """Release the connection pool (a view from :meth:`with_tenant` leaves it open)."""
+        if self._owns_client and not self._state.closed:
+            self._state.closed = True
+            await self._client.aclose()
+
+    async def __aenter__(self) -> AsyncRedisStore:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+async def _async_ignore(error: Exception) -> None:
+    """Retry failure hook: redis-py already dropped the broken connection."""

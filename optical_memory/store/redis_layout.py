@@ -1,0 +1,664 @@
+"""Everything of the Redis stores that does no IO: URLs, keys, retries, command plans.
+
+:class:`RedisStoreBase` is shared by :class:`~optical_memory.store.redis.RedisStore` and
+:class:`~optical_memory.store.redis.AsyncRedisStore`; the twins only send what it plans.
+
+Key layout (``T`` = tenant, ``H`` = thread, both escaped with ``quote(name, safe="")`` so
+they hold only ``[A-Za-z0-9_.~%-]``: a name can neither close the hash tag nor act as a
+SCAN glob, and no tenant's pattern matches another tenant's keys)::
+
+    om:T:{H}:turns          list    encoded turns in append order
+    om:T:{H}:turnidx        hash    "n" -> turn count, "i:<turn id>" -> position in the list
+    om:T:{H}:segs           zset    segment id, scored by created_at (the listing order)
+    om:T:{H}:seg:<id>       string  encoded segment          (expires with its tier)
+    om:T:{H}:page:<id>      string  encoded page             (expires with its segment)
+    om:T:{H}:vt:<page id>   hash    model fingerprint -> encoded vision tokens (same TTL)
+
+The thread is the Redis Cluster hash tag, so all keys of a thread live in one slot and
+every multi-key write is one ``MULTI``/``EXEC``. Segment and page ids are escaped too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
+
+import redis
+import redis.asyncio.retry
+import redis.exceptions
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from optical_memory.errors import (
+    CorruptRecord,
+    InvalidRecordError,
+    InvalidSettingError,
+    InvalidStoreURL,
+    NotFound,
+    StoreError,
+    StoreUnavailable,
+)
+from optical_memory.records import Page, Segment, Turn, VisionTokens
+from optical_memory.store.base import (
+    Retention,
+    check_name,
+    check_retention,
+    check_segment_pages,
+    check_turns,
+)
+from optical_memory.store.codec import decode, encode
+
+__all__ = [
+    "DEFAULT_URL",
+    "Command",
+    "Keys",
+    "RedisStoreBase",
+    "RedisTarget",
+    "RetryPolicy",
+    "escape",
+    "parse_redis_url",
+    "redact_url",
+    "unescape",
+]
+
+DEFAULT_URL = "redis://localhost:6379/0"
+PREFIX = "om"
+
+Command = tuple[Any, ...]
+
+# Query parameters a store URL may carry (redis-py's names); anything else is a typo.
+_QUERY_PARAMS = frozenset(
+    {
+        "db",
+        "socket_timeout",
+        "socket_connect_timeout",
+        "socket_keepalive",
+        "health_check_interval",
+        "max_connections",
+        "client_name",
+        "protocol",
+        "ssl_cert_reqs",
+        "ssl_ca_certs",
+        "ssl_ca_path",
+        "ssl_certfile",
+        "ssl_keyfile",
+        "ssl_password",
+        "ssl_check_hostname",
+        "ssl_min_version",
+    }
+)
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+# Errors worth another attempt: the server or network blinked, or the cluster is resharding.
+_TRANSIENT_REDIS: tuple[type[redis.exceptions.RedisError], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.ReadOnlyError,
+)
+# socket errors that escape redis-py's own wrapping (sync client only).
+_TRANSIENT: tuple[type[Exception], ...] = (*_TRANSIENT_REDIS, OSError)
+# Turn index fields: the count, and a prefix for ids (so no id can collide with the count).
+_COUNT_FIELD = "n"
+_ID_FIELD = "i:"
+_RECORD_SUFFIXES = ("turns", "seg:", "page:", "vt:")
+
+
+def escape(name: str) -> str:
+    """A name as a key component: only unreserved ASCII and ``%XX`` escapes remain."""
+    # surrogatepass: names are any Python str, lone surrogates included (as in the codec).
+    return quote(name, safe="", errors="surrogatepass")
+
+
+def unescape(component: str) -> str:
+    """Invert :func:`escape`."""
+    return unquote(component, errors="surrogatepass")
+
+
+def _raw(value: str) -> bytes:
+    """A free-text id as Redis bytes (sorted-set members and hash fields)."""
+    return value.encode("utf-8", "surrogatepass")
+
+
+@dataclass(frozen=True)
+class Keys:
+    """The key names of one tenant. Example: ``Keys("acme").turns("t1")`` is
+    ``"om:acme:{t1}:turns"``."""
+
+    tenant: str
+
+    def _thread(self, thread: str) -> str:
+        return f"{PREFIX}:{escape(self.tenant)}:{{{escape(thread)}}}:"
+
+    def turns(self, thread: str) -> str:
+        return self._thread(thread) + "turns"
+
+    def turn_index(self, thread: str) -> str:
+        return self._thread(thread) + "turnidx"
+
+    def segments(self, thread: str) -> str:
+        return self._thread(thread) + "segs"
+
+    def segment(self, thread: str, segment_id: str) -> str:
+        return self._thread(thread) + "seg:" + escape(segment_id)
+
+    def page(self, thread: str, page_id: str) -> str:
+        return self._thread(thread) + "page:" + escape(page_id)
+
+    def vision(self, thread: str, page_id: str) -> str:
+        return self._thread(thread) + "vt:" + escape(page_id)
+
+    def tenant_pattern(self) -> str:
+        """SCAN pattern of every key of the tenant (escaping leaves no glob characters)."""
+        return f"{PREFIX}:{escape(self.tenant)}:{{*"
+
+    def thread_pattern(self, thread: str) -> str:
+        """SCAN pattern of every key of one thread."""
+        return self._thread(thread) + "*"
+
+    def record_thread(self, key: str | bytes) -> str | None:
+        """The thread of a key that holds records (not an index), else ``None``."""
+        text = key.decode("ascii", "replace") if isinstance(key, bytes) else key
+        head = f"{PREFIX}:{escape(self.tenant)}:{{"
+        if not text.startswith(head):
+            return None
+        thread, sep, rest = text[len(head) :].partition("}:")
+        if not sep or not rest.startswith(_RECORD_SUFFIXES):
+            return None
+        return unescape(thread)
+
+
+@dataclass(frozen=True)
+class RedisTarget:
+    """A parsed store URL: which client to build and with what, plus the redacted form."""
+
+    cluster: bool
+    client_url: str  # holds the credentials: handed to redis-py, never shown
+    redacted: str
+    tls: bool
+
+    def __repr__(self) -> str:
+        return f"RedisTarget(cluster={self.cluster}, url={self.redacted!r})"
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password (and any ``*pass*`` query value) replaced by ``***``.
+
+    Works on malformed URLs too, so an error about a bad URL can still show it.
+
+    Example:
+        >>> redact_url("rediss://app:s3cret@db:6380/0")
+        'rediss://app:***@db:6380/0'
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return "***" if "@" in url else url
+    # The last "@" ends the userinfo: a password may hold "/", "?" or "@" unescaped.
+    at = rest.rfind("@")
+    if at >= 0:
+        user, colon, _ = rest[:at].partition(":")
+        rest = (f"{user}:***@" if colon else f"{user}@") + rest[at + 1 :]
+    rest = re.sub(r"(?i)([?&][^=&#]*pass[^=&#]*=)[^&#]*", r"\1***", rest)
+    return f"{scheme}://{rest}"
+
+
+def _flag(value: str, what: str, redacted: str) -> bool:
+    lowered = value.lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise InvalidStoreURL(f"{what}={value!r} is not a boolean in store URL {redacted}")
+
+
+def parse_redis_url(url: str) -> RedisTarget:
+    """Parse a store URL.
+
+    Accepted forms (credentials and TLS options as redis-py takes them)::
+
+        redis://[[user]:password@]host[:port][/db][?option=value...]
+        rediss://...                      TLS (e.g. ?ssl_ca_certs=/path/ca.pem)
+        unix://[[user]:password@]/path/to/redis.sock[?db=0]
+        redis+cluster://host:port         Redis Cluster, seeded by any node
+        rediss+cluster://host:port        Redis Cluster over TLS
+        redis://host:port?cluster=true    the same as redis+cluster://
+
+    Raises:
+        InvalidStoreURL: Unknown scheme or option, bad port or db, a cluster db other than 0.
+    """
+    if not isinstance(url, str):
+        raise InvalidStoreURL(f"a Redis store URL must be a str, got {type(url).__name__}")
+    redacted = redact_url(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        # urlsplit's messages may quote the netloc, so only the redacted URL is shown.
+        raise InvalidStoreURL(f"malformed store URL {redacted}") from None
+    scheme = parts.scheme.lower()
+    cluster = scheme.endswith("+cluster")
+    base_scheme = scheme.removesuffix("+cluster")
+    if base_scheme not in ("redis", "rediss", "unix") or (cluster and base_scheme == "unix"):
+        raise InvalidStoreURL(
+            f"unknown scheme {parts.scheme!r} in store URL {redacted}; use redis://, rediss://, "
+            "unix://, redis+cluster:// or rediss+cluster://"
+        )
+    if base_scheme != "unix" and not parts.hostname:
+        raise InvalidStoreURL(f"store URL {redacted} names no host")
+    if base_scheme == "unix" and not parts.path:
+        raise InvalidStoreURL(f"store URL {redacted} names no socket path")
+    query = []
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if name == "cluster":
+            cluster = cluster or _flag(value, name, redacted)
+            continue
+        if name not in _QUERY_PARAMS:
+            raise InvalidStoreURL(
+                f"unknown option {name!r} in store URL {redacted}; known: "
+                f"cluster, {', '.join(sorted(_QUERY_PARAMS))}"
+            )
+        query.append((name, value))
+    db = dict(query).get("db")
+    path = parts.path.strip("/") if base_scheme != "unix" else ""
+    if db is None and path:
+        db = path
+    if db is not None and not db.isdigit():
+        raise InvalidStoreURL(f"database {db!r} is not a number in store URL {redacted}")
+    if cluster and db not in (None, "0"):
+        raise InvalidStoreURL(f"Redis Cluster has only database 0; store URL {redacted}")
+    if cluster and base_scheme == "unix":
+        raise InvalidStoreURL(f"Redis Cluster needs host:port; store URL {redacted}")
+    client_path = parts.path if base_scheme == "unix" else ("" if cluster else parts.path)
+    # Built by hand: urlunsplit drops the "//" of "unix:///path" when the host is empty.
+    client_url = f"{base_scheme}://{parts.netloc}{client_path}"
+    if query:
+        client_url += "?" + urlencode(query)
+    return RedisTarget(
+        cluster=cluster, client_url=client_url, redacted=redacted, tls=base_scheme == "rediss"
+    )
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How idempotent operations are retried on connection errors and timeouts.
+
+    ``retries`` more attempts after the first, waiting ``base * 2**n`` seconds (capped at
+    ``cap``) between them; then the store raises ``StoreUnavailable``.
+    """
+
+    retries: int = 3
+    base: float = 0.05
+    cap: float = 1.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.retries, bool) or not isinstance(self.retries, int) or self.retries < 0:
+            raise InvalidSettingError(f"retries must be an int >= 0, got {self.retries!r}")
+        for name in ("base", "cap"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise InvalidSettingError(f"backoff {name} must be seconds >= 0, got {value!r}")
+
+    def sync(self) -> Retry:
+        return Retry(ExponentialBackoff(cap=self.cap, base=self.base), self.retries, _TRANSIENT)
+
+    def asyncio(self) -> redis.asyncio.retry.Retry:
+        return redis.asyncio.retry.Retry(
+            ExponentialBackoff(cap=self.cap, base=self.base), self.retries, _TRANSIENT_REDIS
+        )
+
+
+def is_retryable(error: Exception) -> bool:
+    """Whether an attempt may be repeated (a refused password will be refused again)."""
+    return not isinstance(
+        error, (redis.exceptions.AuthenticationError, redis.exceptions.AuthorizationError)
+    )
+
+
+# Optimistic appends retry on a WATCH conflict; each conflict means another writer succeeded.
+MAX_WATCH_CONFLICTS = 1000
+
+
+def reraise_lost_connection(error: redis.exceptions.WatchError) -> None:
+    """Re-raise the connection error redis-py reports as a ``WatchError`` while watching.
+
+    A genuine conflict returns, and the caller re-reads and tries again; a dropped
+    connection must go to the retry policy instead, or an outage would spin.
+    """
+    cause = error.__context__
+    if isinstance(cause, _TRANSIENT):
+        raise cause
+
+
+@contextlib.contextmanager
+def cluster_unreachable_is_a_connection_error() -> Iterator[None]:
+    """Make "no cluster node reachable" retryable like any other connection error.
+
+    redis-py raises it as ``RedisClusterException``, which is not even a ``RedisError``.
+    """
+    try:
+        yield
+    except redis.exceptions.RedisClusterException as exc:
+        if "cannot be connected" not in str(exc):
+            raise
+        raise redis.exceptions.ConnectionError(str(exc)) from exc
+
+
+@dataclass
+class Lifecycle:
+    """Shared by a store and its tenant views: closing the store closes them all."""
+
+    closed: bool = False
+
+
+def lrange_bounds(start: int, stop: int | None) -> tuple[int, int] | None:
+    """``LRANGE`` bounds for the Python slice ``[start:stop]``, or ``None`` when empty."""
+    for value in (start, stop):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise InvalidRecordError(f"turn indexes must be ints, got {value!r}")
+    if stop is None:
+        return start, -1
+    if stop == 0:
+        return None
+    # LRANGE's end is inclusive; negative indexes clamp like Python's.
+    return start, stop - 1
+
+
+@dataclass(frozen=True)
+class AppendPlan:
+    """What an append writes after its check: the new turns and their list positions."""
+
+    added: int
+    commands: list[Command]
+
+
+class RedisStoreBase:
+    """The IO-free half of the Redis stores (see :class:`~optical_memory.store.RedisStore`)."""
+
+    _target: RedisTarget
+    _keys: Keys
+    _retention: dict[str, float]
+    _policy: RetryPolicy
+    _owns_client: bool
+    _state: Lifecycle
+
+    def _setup(
+        self,
+        url: str,
+        tenant: str,
+        retention: Retention | None,
+        retries: int,
+        backoff_base: float,
+        backoff_cap: float,
+    ) -> None:
+        self._target = parse_redis_url(url)
+        self._keys = Keys(check_name(tenant, "tenant"))
+        self._retention = check_retention(retention)
+        self._policy = RetryPolicy(retries, backoff_base, backoff_cap)
+        self._owns_client = True
+        self._state = Lifecycle()
+
+    def _view(self, tenant: str) -> Any:
+        """A shallow copy bound to another tenant; it shares (and does not own) the client."""
+        view = object.__new__(type(self))
+        view.__dict__.update(self.__dict__)
+        view._keys = Keys(check_name(tenant, "tenant"))
+        view._owns_client = False
+        return view
+
+    @property
+    def tenant(self) -> str:
+        """The tenant this store object reads and writes."""
+        return self._keys.tenant
+
+    @property
+    def url(self) -> str:
+        """The server URL with the password replaced by ``***``."""
+        return self._target.redacted
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(url={self.url!r}, tenant={self.tenant!r})"
+
+    def _client_options(self, retry: Any, options: Mapping[str, Any]) -> dict[str, Any]:
+        # The operation-level retry in the twins replays whole idempotent operations, so
+        # the client itself does not retry (two layers would multiply the wait).
+        settings: dict[str, Any] = {"retry": retry, **options}
+        if self._target.cluster:
+            settings.setdefault("require_full_coverage", True)
+        return settings
+
+    # ---- errors ---------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        """Translate redis-py errors; messages carry the redacted URL, never credentials."""
+        try:
+            yield
+        except StoreError:
+            raise
+        except (
+            redis.exceptions.AuthenticationError,
+            redis.exceptions.AuthorizationError,
+        ) as exc:
+            raise StoreUnavailable(
+                f"{action}: Redis at {self.url} refused the credentials ({exc})"
+            ) from exc
+        except _TRANSIENT as exc:
+            raise StoreUnavailable(
+                f"{action}: Redis at {self.url} is unreachable after "
+                f"{self._policy.retries + 1} attempts ({type(exc).__name__}: {exc})"
+            ) from exc
+        except (redis.exceptions.RedisError, redis.exceptions.RedisClusterException) as exc:
+            raise StoreError(f"{action}: Redis at {self.url} failed: {exc}") from exc
+
+    def _check_open(self, action: str) -> None:
+        if self._state.closed:
+            raise StoreError(f"{action}: the store is closed")
+
+    # ---- validation and planning ----------------------------------------------------
+
+    @staticmethod
+    def _thread(thread: str) -> str:
+        return check_name(thread, "thread")
+
+    def _ttl_ms(self, tier: str) -> int | None:
+        seconds = self._retention.get(tier)
+        return None if seconds is None else max(1, round(seconds * 1000))
+
+    @staticmethod
+    def _turn_field(turn_id: str) -> bytes:
+        """The turn index field holding a turn's list position."""
+        return _raw(_ID_FIELD + turn_id)
+
+    def _append_check(self, thread: str, turns: Sequence[Turn]) -> list[Any]:
+        """``HMGET`` arguments reading the count and which of the ids already exist."""
+        return [
+            self._keys.turn_index(thread),
+            _COUNT_FIELD,
+            *(self._turn_field(t.id) for t in turns),
+        ]
+
+    def _append_plan(
+        self, thread: str, turns: Sequence[Turn], encoded: Sequence[bytes], found: Sequence[Any]
+    ) -> AppendPlan:
+        count = int(found[0] or 0)
+        new = [
+            (t, blob)
+            for t, blob, seen in zip(turns, encoded, found[1:], strict=True)
+            if seen is None
+        ]
+        if not new:
+            return AppendPlan(0, [])
+        index: list[Any] = [_COUNT_FIELD, count + len(new)]
+        for offset, (turn, _) in enumerate(new):
+            index += [self._turn_field(turn.id), count + offset]
+        return AppendPlan(
+            len(new),
+            [
+                ("RPUSH", self._keys.turns(thread), *(blob for _, blob in new)),
+                ("HSET", self._keys.turn_index(thread), *index),
+            ],
+        )
+
+    def _decode_turns(self, thread: str, values: Sequence[bytes], first: int) -> list[Turn]:
+        key = self._keys.turns(thread)
+        return [decode(Turn, f"{key}[{first + i}]", v) for i, v in enumerate(values)]
+
+    def _decode_turn(self, thread: str, turn_id: str, position: Any, value: Any) -> Turn:
+        if position is None:
+            raise NotFound(f"no turn {turn_id!r} in thread {thread!r}")
+        key = f"{self._keys.turns(thread)}[{int(position)}]"
+        if value is None:
+            raise CorruptRecord(f"{key}: the turn index points past the end of the list")
+        turn = decode(Turn, key, value)
+        if turn.id != turn_id:
+            raise CorruptRecord(f"{key}: holds turn {turn.id!r}, the index says {turn_id!r}")
+        return turn
+
+    def _old_segment(self, segment_key: str, value: Any) -> Segment | None:
+        return None if value is None else decode(Segment, segment_key, value)
+
+    def _segment_plan(
+        self, segment: Segment, pages: Sequence[tuple[str, bytes]], dropped: Sequence[str]
+    ) -> list[Command]:
+        """Write the segment and its encoded pages; delete the ``dropped`` pages and tokens."""
+        thread, keys = segment.thread, self._keys
+        ttl = self._ttl_ms(segment.tier)
+        expiry: tuple[Any, ...] = () if ttl is None else ("PX", ttl)
+        commands: list[Command] = [
+            ("SET", keys.segment(thread, segment.id), encode(segment), *expiry),
+            ("ZADD", keys.segments(thread), segment.created_at, _raw(segment.id)),
+        ]
+        for page_id, blob in pages:
+            commands.append(("SET", keys.page(thread, page_id), blob, *expiry))
+            vision = keys.vision(thread, page_id)
+            commands.append(("PERSIST", vision) if ttl is None else ("PEXPIRE", vision, ttl))
+        return commands + self._drop_pages(thread, dropped)
+
+    def _delete_plan(self, thread: str, segment_id: str, dropped: Sequence[str]) -> list[Command]:
+        keys = self._keys
+        commands: list[Command] = [
+            ("DEL", keys.segment(thread, segment_id)),
+            ("ZREM", keys.segments(thread), _raw(segment_id)),
+        ]
+        return commands + self._drop_pages(thread, dropped)
+
+    def _drop_pages(self, thread: str, page_ids: Sequence[str]) -> list[Command]:
+        keys = self._keys
+        return [("DEL", keys.page(thread, p), keys.vision(thread, p)) for p in page_ids]
+
+    @staticmethod
+    def _unlisted(old: Segment | None, keep: Sequence[str]) -> list[str]:
+        """The pages ``old`` lists and ``keep`` does not: candidates for deletion."""
+        listed = set(keep)
+        return [p for p in (old.page_ids if old is not None else ()) if p not in listed]
+
+    def _other_segments(self, thread: str, segment_id: str, members: Sequence[bytes]) -> list[str]:
+        """Keys of the thread's other segments (to see which pages they still list)."""
+        own = _raw(segment_id)
+        return self._segment_keys(thread, [m for m in members if m != own])
+
+    def _unshared(
+        self, keys: Sequence[str], values: Sequence[Any], candidates: Sequence[str]
+    ) -> list[str]:
+        """Of ``candidates``, the pages none of the other segments lists (a page id is a
+        content hash, so two segments of a thread may share a page)."""
+        in_use: set[str] = set()
+        for key, value in zip(keys, values, strict=True):
+            if value is not None:
+                in_use.update(decode(Segment, key, value).page_ids)
+        return [p for p in candidates if p not in in_use]
+
+    def _page_keys_of(self, thread: str, page_ids: Sequence[str]) -> list[str]:
+        return [self._keys.page(thread, p) for p in page_ids]
+
+    def _check_segment(
+        self, segment: Segment, pages: Sequence[Page]
+    ) -> tuple[list[tuple[str, bytes]], str]:
+        """Validate, and encode the pages once (size limits fail here, before any write)."""
+        checked = check_segment_pages(segment, pages)
+        self._thread(segment.thread)
+        encoded = [(page.id, encode(page)) for page in checked]
+        return encoded, self._keys.segment(segment.thread, segment.id)
+
+    def _decode_segments(
+        self, thread: str, ids: Sequence[bytes], values: Sequence[Any]
+    ) -> tuple[list[Segment], list[bytes]]:
+        """Live segments oldest first, and the index entries whose record expired."""
+        live, gone = [], []
+        for member, value in zip(ids, values, strict=True):
+            segment_id = member.decode("utf-8", "surrogatepass")
+            if value is None:
+                gone.append(member)
+                continue
+            live.append(decode(Segment, self._keys.segment(thread, segment_id), value))
+        live.sort(key=lambda s: (s.created_at, s.id))
+        return live, gone
+
+    def _segment_keys(self, thread: str, members: Sequence[bytes]) -> list[str]:
+        return [self._keys.segment(thread, m.decode("utf-8", "surrogatepass")) for m in members]
+
+    def _decode_segment(self, thread: str, segment_id: str, value: Any) -> Segment:
+        if value is None:
+            raise NotFound(f"no segment {segment_id!r} in thread {thread!r}")
+        return decode(Segment, self._keys.segment(thread, segment_id), value)
+
+    def _decode_page(self, thread: str, page_id: str, value: Any) -> Page:
+        if value is None:
+            raise NotFound(f"no page {page_id!r} in thread {thread!r}")
+        return decode(Page, self._keys.page(thread, page_id), value)
+
+    def _page_keys(self, segment: Segment) -> list[str]:
+        return self._page_keys_of(segment.thread, segment.page_ids)
+
+    def _decode_pages(self, thread: str, segment: Segment, values: Sequence[Any]) -> list[Page]:
+        pages = []
+        for page_id, value in zip(segment.page_ids, values, strict=True):
+            if value is None:
+                # Pages expire with their segment; a missing one means the segment is going.
+                raise NotFound(f"page {page_id!r} of segment {segment.id!r} is gone")
+            pages.append(self._decode_page(thread, page_id, value))
+        return pages
+
+    def _vision_plan(
+        self, thread: str, page_id: str, tokens: VisionTokens, page_ttl: int
+    ) -> list[Command]:
+        if page_ttl == -2:
+            raise NotFound(f"no page {page_id!r} in thread {thread!r}")
+        key = self._keys.vision(thread, page_id)
+        commands: list[Command] = [("HSET", key, _raw(tokens.model_fingerprint), encode(tokens))]
+        # The tokens live exactly as long as their page.
+        commands.append(("PERSIST", key) if page_ttl < 0 else ("PEXPIRE", key, page_ttl))
+        return commands
+
+    def _check_vision(self, thread: str, page_id: str, tokens: VisionTokens) -> None:
+        self._thread(thread)
+        check_name(page_id, "page id")
+        if not isinstance(tokens, VisionTokens):
+            raise InvalidRecordError(f"expected VisionTokens, got {type(tokens).__name__}")
+        encode(tokens)
+
+    def _decode_vision(
+        self, thread: str, page_id: str, fingerprint: str, value: Any
+    ) -> VisionTokens | None:
+        if value is None:
+            return None
+        key = f"{self._keys.vision(thread, page_id)}[{fingerprint}]"
+        tokens = decode(VisionTokens, key, value)
+        if tokens.model_fingerprint != fingerprint:
+            raise CorruptRecord(f"{key}: holds tokens of model {tokens.model_fingerprint!r}")
+        return tokens
+
+    def _threads(self, keys: Sequence[Any]) -> list[str]:
+        found = {self._keys.record_thread(k) for k in keys}
+        found.discard(None)
+        return sorted(t for t in found if t is not None)
+
+    @staticmethod
+    def _encode_turns(turns: Sequence[Turn]) -> tuple[list[Turn], list[bytes]]:
+        batch = check_turns(turns)
+        return batch, [encode(t) for t in batch]
