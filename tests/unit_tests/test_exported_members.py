@@ -31,10 +31,13 @@ def test_error_tree_has_one_root() -> None:
 
 def test_decoders_and_metrics_exports() -> None:
     assert sorted(optical_memory.decoders.__all__) == [
+        "AsyncVLLMDecoder",
         "Decoder",
         "ImageInput",
+        "NoRepeatNGram",
         "RapidOCRDecoder",
         "TesseractDecoder",
+        "VLLMDecoder",
         "get_decoder",
     ]
     assert "char_accuracy" in optical_memory.metrics.__all__
@@ -60,9 +63,11 @@ def test_source_checkout_imports_without_installing() -> None:
 
     root = pathlib.Path(__file__).resolve().parents[2]
     # -S: no site-packages, so neither the installed package nor its editable finder help.
+    # The model package needs torch, which -S hides: locate it without running it.
     code = (
-        "import optical_memory.renderers as r, optical_memory.model as m, "
-        "optical_memory.integrations as i; print(r.__file__, m.__file__, i.__file__)"
+        "import importlib.util, optical_memory.renderers as r, optical_memory.integrations as i;"
+        "m = importlib.util.find_spec('optical_memory.model');"
+        "print(r.__file__, m.origin, i.__file__)"
     )
     out = subprocess.run(
         [sys.executable, "-S", "-c", code], cwd=root, capture_output=True, text=True, check=True
@@ -73,3 +78,30 @@ def test_source_checkout_imports_without_installing() -> None:
         str(root / "model" / "__init__.py"),
         str(root / "integrations" / "__init__.py"),
     ]
+
+
+def test_store_exports() -> None:
+    import optical_memory.records
+    import optical_memory.store
+
+    assert sorted(optical_memory.store.__all__) == [
+        "AsyncRedisStore",
+        "AsyncSQLiteStore",
+        "AsyncStore",
+        "RedisStore",
+        "Retention",
+        "SQLiteStore",
+        "Store",
+        "open_async_store",
+        "open_store",
+    ]
+    assert sorted(optical_memory.records.__all__) == [
+        "Legibility",
+        "Page",
+        "Segment",
+        "Turn",
+        "VisionTokens",
+        "new_id",
+    ]
+    for name in ("StoreUnavailable", "CorruptRecord", "NotFound", "CheckpointError"):
+        assert name in optical_memory.errors.__all__
