@@ -5,6 +5,8 @@
     Decoder (Protocol)      name, decode(images) -> list[str]
       RapidOCRDecoder       "rapidocr": PP-OCR ONNX models; best on small Latin and CJK text
       TesseractDecoder      "tesseract": the tesseract binary; fast, Latin down to ~7 px
+      VLLMDecoder           "vllm": DeepSeek-OCR on a vLLM server (AsyncVLLMDecoder: async twin)
+      DeepSeekOCRDecoder    "deepseek-ocr": DeepSeek-OCR in this process (the ``model`` extra)
 
 Engines load lazily: importing this package needs neither rapidocr-onnxruntime nor
 the tesseract binary; using a decoder without its engine raises
@@ -23,22 +25,41 @@ from typing import Any
 from optical_memory.errors import UnknownDecoderError
 
 from .base import Decoder, ImageInput
+from .deepseek_ocr import DeepSeekOCRDecoder
 from .rapidocr import RapidOCRDecoder
 from .tesseract import TesseractDecoder
+from .vllm import AsyncVLLMDecoder, NoRepeatNGram, VLLMDecoder
 
-__all__ = ["Decoder", "ImageInput", "RapidOCRDecoder", "TesseractDecoder", "get_decoder"]
+__all__ = [
+    "AsyncVLLMDecoder",
+    "Decoder",
+    "DeepSeekOCRDecoder",
+    "ImageInput",
+    "NoRepeatNGram",
+    "RapidOCRDecoder",
+    "TesseractDecoder",
+    "VLLMDecoder",
+    "get_decoder",
+]
 
-_DECODERS: dict[str, type[RapidOCRDecoder] | type[TesseractDecoder]] = {
+_DECODERS: dict[
+    str,
+    type[RapidOCRDecoder] | type[TesseractDecoder] | type[VLLMDecoder] | type[DeepSeekOCRDecoder],
+] = {
     RapidOCRDecoder.name: RapidOCRDecoder,
     TesseractDecoder.name: TesseractDecoder,
+    VLLMDecoder.name: VLLMDecoder,
+    DeepSeekOCRDecoder.name: DeepSeekOCRDecoder,
 }
 
 
-def get_decoder(name: str, **kwargs: Any) -> RapidOCRDecoder | TesseractDecoder:
+def get_decoder(
+    name: str, **kwargs: Any
+) -> RapidOCRDecoder | TesseractDecoder | VLLMDecoder | DeepSeekOCRDecoder:
     """Create a decoder by its registry name.
 
     Args:
-        name: ``"rapidocr"`` or ``"tesseract"``.
+        name: ``"rapidocr"``, ``"tesseract"``, ``"vllm"`` or ``"deepseek-ocr"``.
         **kwargs: Passed to the decoder's constructor.
 
     Returns:

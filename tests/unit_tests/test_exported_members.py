@@ -33,6 +33,7 @@ def test_decoders_and_metrics_exports() -> None:
     assert sorted(optical_memory.decoders.__all__) == [
         "AsyncVLLMDecoder",
         "Decoder",
+        "DeepSeekOCRDecoder",
         "ImageInput",
         "NoRepeatNGram",
         "RapidOCRDecoder",
