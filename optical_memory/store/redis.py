@@ -47,6 +47,47 @@ def _ignore(error: Exception) -> None:
     """Retry failure hook: redis-py already dropped the broken connection."""
 
 
+def _watch_and_hmget(pipe: Any, key: str, fields: Sequence[Any]) -> list[Any]:
+    """``WATCH key`` and ``HMGET key fields`` in one round trip on the pipeline's connection.
+
+    redis-py sends ``WATCH`` on its own and waits for the reply; writing both commands at
+    once saves a round trip per append (standalone Redis only: a cluster pipeline picks
+    its node per command). Any failure drops the connection, so no reply is left unread.
+    """
+    conn = pipe.connection
+    if conn is None:
+        conn = pipe.connection = pipe.connection_pool.get_connection()
+    try:
+        conn.send_packed_command(conn.pack_commands([("WATCH", key), ("HMGET", key, *fields)]))
+        conn.read_response()
+        pipe.watching = True
+        found: list[Any] = conn.read_response()
+    except BaseException:
+        pipe.watching = False
+        conn.disconnect()
+        raise
+    return found
+
+
+async def _async_watch_and_hmget(pipe: Any, key: str, fields: Sequence[Any]) -> list[Any]:
+    """The asyncio form of :func:`_watch_and_hmget`."""
+    conn = pipe.connection
+    if conn is None:
+        conn = pipe.connection = await pipe.connection_pool.get_connection()
+    try:
+        await conn.send_packed_command(
+            conn.pack_commands([("WATCH", key), ("HMGET", key, *fields)])
+        )
+        await conn.read_response()
+        pipe.watching = True
+        found: list[Any] = await conn.read_response()
+    except BaseException:
+        pipe.watching = False
+        await conn.disconnect()
+        raise
+    return found
+
+
 class RedisStore(RedisStoreBase):
     """A store on Redis or Redis Cluster.
 
@@ -134,13 +175,16 @@ class RedisStore(RedisStoreBase):
     ) -> bool:
         """WATCH ``watch``, let ``plan`` read and return commands, run them in MULTI/EXEC.
 
+        With ``watch`` empty, ``plan`` issues its own ``WATCH`` before reading.
+
         Returns ``False`` when ``plan`` returned ``None`` (nothing to write). Conflicts
         re-run ``plan``; a connection lost while watching goes to the retry policy.
         """
         with self._client.pipeline(transaction=True) as pipe:
             for _ in range(MAX_WATCH_CONFLICTS):
                 try:
-                    pipe.watch(*watch)
+                    if watch:
+                        pipe.watch(*watch)
                     commands = plan(pipe)
                     if commands is None:
                         pipe.reset()
@@ -160,8 +204,8 @@ class RedisStore(RedisStoreBase):
     def append_turns(self, thread: str, turns: Sequence[Turn]) -> int:
         """Append turns atomically; turns whose id is already stored are skipped.
 
-        One ``WATCH``, one ``HMGET`` of the ids and count, one ``MULTI``/``EXEC`` with
-        ``RPUSH`` and ``HSET``: three round trips for the whole batch.
+        ``WATCH`` with an ``HMGET`` of the ids and count, then one ``MULTI``/``EXEC`` with
+        ``RPUSH`` and ``HSET``: two round trips for the whole batch (three on a cluster).
 
         Returns:
             How many turns were new.
@@ -177,14 +221,18 @@ class RedisStore(RedisStoreBase):
         check = self._append_check(thread, batch)
         added = 0
 
+        key, fields = check[0], check[1:]
+        cluster = self._target.cluster
+
         def plan(pipe: Any) -> Sequence[tuple[Any, ...]] | None:
             nonlocal added
-            result = self._append_plan(thread, batch, encoded, pipe.hmget(check[0], check[1:]))
+            found = pipe.hmget(key, fields) if cluster else _watch_and_hmget(pipe, key, fields)
+            result = self._append_plan(thread, batch, encoded, found)
             added = result.added
             return result.commands or None
 
         def attempt() -> int:
-            return added if self._transaction([check[0]], plan) else 0
+            return added if self._transaction([key] if cluster else [], plan) else 0
 
         return self._run(f"append to thread {thread!r}", attempt)
 
@@ -249,9 +297,9 @@ class RedisStore(RedisStoreBase):
             raw = pipe.get(key)
             if must_exist:
                 self._decode_segment(segment.thread, segment.id, raw)
-            candidates = self._unlisted(self._old_segment(key, raw), segment.page_ids)
-            dropped = self._unshared_pages(pipe, segment.thread, segment.id, candidates)
-            return self._segment_plan(segment, checked, dropped)
+            candidates = self._old_pages(self._old_segment(key, raw))
+            own = self._unshared_pages(pipe, segment.thread, segment.id, candidates)
+            return self._segment_plan(segment, checked, own)
 
         action = f"put segment {segment.id!r} of thread {segment.thread!r}"
         self._run(action, lambda: self._transaction([key], plan))
@@ -305,7 +353,7 @@ class RedisStore(RedisStoreBase):
         key = self._keys.segment(thread, check_name(segment_id, "segment id"))
 
         def plan(pipe: Any) -> Sequence[tuple[Any, ...]]:
-            candidates = self._unlisted(self._old_segment(key, pipe.get(key)), ())
+            candidates = self._old_pages(self._old_segment(key, pipe.get(key)))
             dropped = self._unshared_pages(pipe, thread, segment_id, candidates)
             return self._delete_plan(thread, segment_id, dropped)
 
@@ -341,11 +389,11 @@ class RedisStore(RedisStoreBase):
 
     def put_vision_tokens(self, thread: str, page_id: str, tokens: VisionTokens) -> None:
         """Cache vision tokens for a stored page (they expire with it). Raises ``NotFound``."""
-        self._check_vision(thread, page_id, tokens)
+        value = self._check_vision(thread, page_id, tokens)
         page = self._keys.page(thread, page_id)
 
         def plan(pipe: Any) -> Sequence[tuple[Any, ...]]:
-            return self._vision_plan(thread, page_id, tokens, int(pipe.pttl(page)))
+            return self._vision_plan(thread, page_id, tokens, value, int(pipe.pttl(page)))
 
         self._run(f"cache tokens of page {page_id!r}", lambda: self._transaction([page], plan))
 
@@ -380,7 +428,8 @@ class RedisStore(RedisStoreBase):
             options["target_nodes"] = self._client.get_node_from_key(self._keys.turns(thread))
 
         def attempt() -> None:
-            keys = list(self._client.scan_iter(match=pattern, count=_SCAN_COUNT, **options))
+            scan = self._client.scan_iter(match=pattern, count=_SCAN_COUNT, **options)
+            keys = self._thread_keys(thread, list(scan))
             for first in range(0, len(keys), _DELETE_BATCH):
                 with self._client.pipeline(transaction=True) as pipe:
                     pipe.execute_command("DEL", *keys[first : first + _DELETE_BATCH])
@@ -467,7 +516,8 @@ class AsyncRedisStore(RedisStoreBase):
         async with self._client.pipeline(transaction=True) as pipe:
             for _ in range(MAX_WATCH_CONFLICTS):
                 try:
-                    await pipe.watch(*watch)
+                    if watch:
+                        await pipe.watch(*watch)
                     commands = await plan(pipe)
                     if commands is None:
                         await pipe.reset()
@@ -491,15 +541,21 @@ class AsyncRedisStore(RedisStoreBase):
         check = self._append_check(thread, batch)
         added = 0
 
+        key, fields = check[0], check[1:]
+        cluster = self._target.cluster
+
         async def plan(pipe: Any) -> Sequence[tuple[Any, ...]] | None:
             nonlocal added
-            found = await pipe.hmget(check[0], check[1:])
+            if cluster:
+                found = await pipe.hmget(key, fields)
+            else:
+                found = await _async_watch_and_hmget(pipe, key, fields)
             result = self._append_plan(thread, batch, encoded, found)
             added = result.added
             return result.commands or None
 
         async def attempt() -> int:
-            return added if await self._transaction([check[0]], plan) else 0
+            return added if await self._transaction([key] if cluster else [], plan) else 0
 
         return await self._run(f"append to thread {thread!r}", attempt)
 
@@ -560,9 +616,9 @@ class AsyncRedisStore(RedisStoreBase):
             raw = await pipe.get(key)
             if must_exist:
                 self._decode_segment(segment.thread, segment.id, raw)
-            candidates = self._unlisted(self._old_segment(key, raw), segment.page_ids)
-            dropped = await self._unshared_pages(pipe, segment.thread, segment.id, candidates)
-            return self._segment_plan(segment, checked, dropped)
+            candidates = self._old_pages(self._old_segment(key, raw))
+            own = await self._unshared_pages(pipe, segment.thread, segment.id, candidates)
+            return self._segment_plan(segment, checked, own)
 
         action = f"put segment {segment.id!r} of thread {segment.thread!r}"
         await self._run(action, lambda: self._transaction([key], plan))
@@ -615,7 +671,7 @@ class AsyncRedisStore(RedisStoreBase):
         key = self._keys.segment(thread, check_name(segment_id, "segment id"))
 
         async def plan(pipe: Any) -> Sequence[tuple[Any, ...]]:
-            candidates = self._unlisted(self._old_segment(key, await pipe.get(key)), ())
+            candidates = self._old_pages(self._old_segment(key, await pipe.get(key)))
             dropped = await self._unshared_pages(pipe, thread, segment_id, candidates)
             return self._delete_plan(thread, segment_id, dropped)
 
@@ -649,11 +705,11 @@ class AsyncRedisStore(RedisStoreBase):
 
     async def put_vision_tokens(self, thread: str, page_id: str, tokens: VisionTokens) -> None:
         """Cache vision tokens for a stored page (they expire with it). Raises ``NotFound``."""
-        self._check_vision(thread, page_id, tokens)
+        value = self._check_vision(thread, page_id, tokens)
         page = self._keys.page(thread, page_id)
 
         async def plan(pipe: Any) -> Sequence[tuple[Any, ...]]:
-            return self._vision_plan(thread, page_id, tokens, int(await pipe.pttl(page)))
+            return self._vision_plan(thread, page_id, tokens, value, int(await pipe.pttl(page)))
 
         await self._run(f"cache tokens of {page_id!r}", lambda: self._transaction([page], plan))
 
@@ -689,7 +745,7 @@ class AsyncRedisStore(RedisStoreBase):
                 await self._client.initialize()
                 options["target_nodes"] = self._client.get_node_from_key(self._keys.turns(thread))
             scan = self._client.scan_iter(match=pattern, count=_SCAN_COUNT, **options)
-            keys = [k async for k in scan]
+            keys = self._thread_keys(thread, [k async for k in scan])
             for first in range(0, len(keys), _DELETE_BATCH):
                 async with self._client.pipeline(transaction=True) as pipe:
                     pipe.execute_command("DEL", *keys[first : first + _DELETE_BATCH])

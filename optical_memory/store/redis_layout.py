@@ -523,9 +523,15 @@ class RedisStoreBase:
         return None if value is None else decode(Segment, segment_key, value)
 
     def _segment_plan(
-        self, segment: Segment, pages: Sequence[tuple[str, bytes]], dropped: Sequence[str]
+        self, segment: Segment, pages: Sequence[tuple[str, bytes]], own: Sequence[str]
     ) -> list[Command]:
-        """Write the segment and its encoded pages; delete the ``dropped`` pages and tokens."""
+        """Write the segment and its encoded pages; delete the pages it no longer lists.
+
+        ``own`` are the pages the segment's previous version listed and no other segment
+        lists: those it drops are deleted, those it keeps take its expiry as is.
+        """
+        listed = {page_id for page_id, _ in pages}
+        dropped = [p for p in own if p not in listed]
         thread, keys = segment.thread, self._keys
         ttl = self._ttl_ms(segment.tier)
         expiry: tuple[Any, ...] = () if ttl is None else ("PX", ttl)
@@ -534,10 +540,30 @@ class RedisStoreBase:
             ("ZADD", keys.segments(thread), segment.created_at, _raw(segment.id)),
         ]
         for page_id, blob in pages:
-            commands.append(("SET", keys.page(thread, page_id), blob, *expiry))
-            vision = keys.vision(thread, page_id)
-            commands.append(("PERSIST", vision) if ttl is None else ("PEXPIRE", vision, ttl))
+            commands += self._page_commands(thread, page_id, blob, ttl, page_id in own)
         return commands + self._drop_pages(thread, dropped)
+
+    def _page_commands(
+        self, thread: str, page_id: str, blob: bytes, ttl: int | None, own: bool
+    ) -> list[Command]:
+        """Write a page so it lives as long as the longest-lived segment listing it.
+
+        A page only this segment lists (``own``) takes its expiry. Any other page may be
+        listed by another segment too (ids are content hashes), so if it exists its expiry
+        is only ever extended (``PEXPIRE ... GT`` leaves a key without expiry alone; Redis
+        >= 7.0), and if it does not it gets the segment's.
+        """
+        page, vision = self._keys.page(thread, page_id), self._keys.vision(thread, page_id)
+        if ttl is None:
+            return [("SET", page, blob), ("PERSIST", vision)]
+        if own:
+            return [("SET", page, blob, "PX", ttl), ("PEXPIRE", vision, ttl)]
+        return [
+            ("PEXPIRE", page, ttl, "GT"),
+            ("SET", page, blob, "XX", "KEEPTTL"),
+            ("SET", page, blob, "NX", "PX", ttl),
+            ("PEXPIRE", vision, ttl, "GT"),
+        ]
 
     def _delete_plan(self, thread: str, segment_id: str, dropped: Sequence[str]) -> list[Command]:
         keys = self._keys
@@ -552,10 +578,9 @@ class RedisStoreBase:
         return [("DEL", keys.page(thread, p), keys.vision(thread, p)) for p in page_ids]
 
     @staticmethod
-    def _unlisted(old: Segment | None, keep: Sequence[str]) -> list[str]:
-        """The pages ``old`` lists and ``keep`` does not: candidates for deletion."""
-        listed = set(keep)
-        return [p for p in (old.page_ids if old is not None else ()) if p not in listed]
+    def _old_pages(old: Segment | None) -> list[str]:
+        """The pages a segment's stored version lists (candidates for deletion)."""
+        return [] if old is None else list(old.page_ids)
 
     def _other_segments(self, thread: str, segment_id: str, members: Sequence[bytes]) -> list[str]:
         """Keys of the thread's other segments (to see which pages they still list)."""
@@ -625,22 +650,27 @@ class RedisStoreBase:
         return pages
 
     def _vision_plan(
-        self, thread: str, page_id: str, tokens: VisionTokens, page_ttl: int
+        self, thread: str, page_id: str, tokens: VisionTokens, value: bytes, page_ttl: int
     ) -> list[Command]:
         if page_ttl == -2:
             raise NotFound(f"no page {page_id!r} in thread {thread!r}")
         key = self._keys.vision(thread, page_id)
-        commands: list[Command] = [("HSET", key, _raw(tokens.model_fingerprint), encode(tokens))]
-        # The tokens live exactly as long as their page.
-        commands.append(("PERSIST", key) if page_ttl < 0 else ("PEXPIRE", key, page_ttl))
+        # One set per page: the previous model's tokens go, the new ones live as the page.
+        commands: list[Command] = [
+            ("DEL", key),
+            ("HSET", key, _raw(tokens.model_fingerprint), value),
+        ]
+        if page_ttl >= 0:
+            commands.append(("PEXPIRE", key, max(1, page_ttl)))
         return commands
 
-    def _check_vision(self, thread: str, page_id: str, tokens: VisionTokens) -> None:
+    def _check_vision(self, thread: str, page_id: str, tokens: VisionTokens) -> bytes:
+        """Validate, and encode the tokens once (the size limit fails here, before any IO)."""
         self._thread(thread)
         check_name(page_id, "page id")
         if not isinstance(tokens, VisionTokens):
             raise InvalidRecordError(f"expected VisionTokens, got {type(tokens).__name__}")
-        encode(tokens)
+        return encode(tokens)
 
     def _decode_vision(
         self, thread: str, page_id: str, fingerprint: str, value: Any
@@ -652,6 +682,16 @@ class RedisStoreBase:
         if tokens.model_fingerprint != fingerprint:
             raise CorruptRecord(f"{key}: holds tokens of model {tokens.model_fingerprint!r}")
         return tokens
+
+    def _thread_keys(self, thread: str, scanned: Sequence[Any]) -> list[Any]:
+        """Keys to delete for a thread, its indexes first: they go in the first ``MULTI``,
+        so a concurrent append never finds a turn list without its index or the reverse."""
+        keys = self._keys
+        first = [keys.turns(thread), keys.turn_index(thread), keys.segments(thread)]
+        named = {k.encode() for k in first}
+        return first + [
+            k for k in scanned if (k.encode() if isinstance(k, str) else k) not in named
+        ]
 
     def _threads(self, keys: Sequence[Any]) -> list[str]:
         found = {self._keys.record_thread(k) for k in keys}

@@ -6,36 +6,12 @@ Names and ids are stored as UTF-8 BLOBs (``surrogatepass``), so any Python strin
 tenant, thread or id. Every value is a :mod:`~optical_memory.store.codec` envelope, so a
 corrupted row raises :class:`~optical_memory.errors.CorruptRecord` naming its key.
 
-Schema (version 1, kept in ``PRAGMA user_version``; :data:`MIGRATIONS` step it forward):
-
-- ``turns(tenant, thread, position, id, value)``: ``position`` is ``max + 1`` taken inside
-  the write transaction, and ``(tenant, thread, id)`` is unique, so a retried append skips
-  the ids it already wrote and concurrent appenders never interleave a batch.
-- ``segments(tenant, thread, id, created_at, expires_at, value)``: ``expires_at`` is
-  ``now + retention[tier]`` at the last put, ``NULL`` when the tier has no retention.
-- ``segment_pages(tenant, thread, segment_id, position, page_id)``: which pages a segment
-  lists, in order.
-- ``pages(tenant, thread, page_id, png_hash, value)``: one row per page id and thread. A
-  page id names one page of a thread, so two segments that list the same id share that row
-  (the last put writes its header) and its vision tokens. A page lives while at least one
-  live segment lists it: deleting, expiring or re-putting one segment never takes a page
-  that another segment still lists.
-- ``vision_tokens(tenant, thread, page_id, model_fingerprint, value)``: one cached tensor
-  per page, replaced by the next put and dropped with its page, or when the page's PNG
-  changes under the same id.
-
-Concurrency: writes run in ``BEGIN IMMEDIATE`` transactions (the file's write lock is taken
-up front, so two processes never deadlock upgrading a read lock), and ``timeout`` is the
-busy timeout. Within one process a store keeps two connections, one for writes and one for
-reads, each behind a lock: with WAL, readers never wait for a writer that is itself waiting
-on another process. Measured with 4 writer and 4 reader threads on 2 cores, this matched a
-single locked connection (about 1,700 commits/s and 17,000 64 KiB reads/s) and beat a
-connection per thread by about 25 %, which pays SQLite's sleeping busy handler whenever its
-own threads contend.
-
-Durability: ``synchronous=NORMAL`` in WAL mode. A committed write survives the process
-being killed; after a power loss the last commits may be missing, but the file stays
-consistent.
+The schema and its migrations live in :mod:`~optical_memory.store.sqlite_schema`, the
+connections (locks, WAL, checkpoints, error translation) in
+:mod:`~optical_memory.store.sqlite_engine`. Turns take ``position = max + 1`` inside the write
+transaction and ``(tenant, thread, id)`` is unique, so a retried append skips the ids it
+already wrote and concurrent appenders never interleave a batch. A page lives while at
+least one live segment lists it.
 
 Retention: reads ignore expired segments, and their pages and vision tokens with them.
 Expired rows are deleted by :meth:`SQLiteStore.purge_expired` and, up to 100 segments at
@@ -49,24 +25,14 @@ Use a file in a temporary directory instead.
 from __future__ import annotations
 
 import asyncio
-import math
 import os
 import sqlite3
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from optical_memory.errors import (
-    CorruptRecord,
-    InvalidRecordError,
-    InvalidSettingError,
-    NotFound,
-    StoreError,
-    StoreUnavailable,
-)
+from optical_memory.errors import CorruptRecord, InvalidRecordError, NotFound
 from optical_memory.records import Page, Segment, Turn, VisionTokens, page_id
 from optical_memory.store.base import (
     DEFAULT_TENANT,
@@ -77,128 +43,14 @@ from optical_memory.store.base import (
     check_turns,
 )
 from optical_memory.store.codec import decode, encode
+from optical_memory.store.sqlite_engine import Engine, check_path, check_timeout
+from optical_memory.store.sqlite_schema import MIGRATIONS, SCHEMA_VERSION, migrate
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "AsyncSQLiteStore", "SQLiteStore", "migrate"]
 
 T = TypeVar("T")
-Migration = Callable[[sqlite3.Connection], None]
-
-# "OMEM": marks a file as ours, so a foreign SQLite database is refused rather than altered.
-APPLICATION_ID = 0x4F4D454D
 # Expired segments deleted inside one write; purge_expired() loops until none are left.
 _PURGE_BATCH = 100
-# Keep the WAL file from staying at its high-water mark after a burst of page writes.
-_WAL_SIZE_LIMIT = 64 * 1024 * 1024
-
-_SCHEMA_V1 = (
-    """CREATE TABLE turns (
-        tenant BLOB NOT NULL,
-        thread BLOB NOT NULL,
-        position INTEGER NOT NULL,
-        id BLOB NOT NULL,
-        value BLOB NOT NULL,
-        PRIMARY KEY (tenant, thread, position),
-        UNIQUE (tenant, thread, id)
-    )""",
-    """CREATE TABLE segments (
-        tenant BLOB NOT NULL,
-        thread BLOB NOT NULL,
-        id BLOB NOT NULL,
-        created_at REAL NOT NULL,
-        expires_at REAL,
-        value BLOB NOT NULL,
-        PRIMARY KEY (tenant, thread, id)
-    )""",
-    "CREATE INDEX segments_by_expiry ON segments (expires_at) WHERE expires_at IS NOT NULL",
-    """CREATE TABLE segment_pages (
-        tenant BLOB NOT NULL,
-        thread BLOB NOT NULL,
-        segment_id BLOB NOT NULL,
-        position INTEGER NOT NULL,
-        page_id BLOB NOT NULL,
-        PRIMARY KEY (tenant, thread, segment_id, position)
-    )""",
-    "CREATE INDEX segment_pages_by_page ON segment_pages (tenant, thread, page_id)",
-    """CREATE TABLE pages (
-        tenant BLOB NOT NULL,
-        thread BLOB NOT NULL,
-        page_id BLOB NOT NULL,
-        png_hash BLOB NOT NULL,
-        value BLOB NOT NULL,
-        PRIMARY KEY (tenant, thread, page_id)
-    )""",
-    """CREATE TABLE vision_tokens (
-        tenant BLOB NOT NULL,
-        thread BLOB NOT NULL,
-        page_id BLOB NOT NULL,
-        model_fingerprint BLOB NOT NULL,
-        value BLOB NOT NULL,
-        PRIMARY KEY (tenant, thread, page_id)
-    )""",
-)
-
-
-def _schema_v1(conn: sqlite3.Connection) -> None:
-    for statement in _SCHEMA_V1:
-        conn.execute(statement)
-
-
-# MIGRATIONS[n] takes a file from schema version n to n + 1.
-MIGRATIONS: tuple[Migration, ...] = (_schema_v1,)
-SCHEMA_VERSION = len(MIGRATIONS)
-
-
-def migrate(
-    conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS, *, name: str = ""
-) -> int:
-    """Bring a database to the newest schema, running the missing steps in order.
-
-    All steps run in one ``BEGIN IMMEDIATE`` transaction with the version bump, so a failing
-    step leaves the file as it was. ``conn`` must be in autocommit mode
-    (``isolation_level=None``).
-
-    Args:
-        conn: An open connection to the database file.
-        migrations: ``migrations[n]`` takes the schema from version ``n`` to ``n + 1``.
-        name: How to name the file in errors (its path).
-
-    Returns:
-        The schema version of the file afterwards (``len(migrations)``).
-
-    Raises:
-        StoreError: The file was written by a newer optical-memory, or holds another
-            application's tables.
-
-    Example:
-        >>> conn = sqlite3.connect(":memory:", isolation_level=None)
-        >>> migrate(conn)
-        1
-    """
-    target = len(migrations)
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        application = conn.execute("PRAGMA application_id").fetchone()[0]
-        if application not in (0, APPLICATION_ID):
-            raise StoreError(f"{name} is an SQLite database of another application")
-        if version > target:
-            raise StoreError(
-                f"{name} has store schema version {version}, written by a newer "
-                f"optical-memory; this version reads up to {target}. Upgrade optical-memory."
-            )
-        if version == 0 and conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone():
-            raise StoreError(f"{name} holds tables of another application")
-        for step in range(version, target):
-            migrations[step](conn)
-        if version != target:
-            conn.execute(f"PRAGMA user_version = {int(target)}")
-            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    return target
 
 
 def _b(text: str) -> bytes:
@@ -224,160 +76,6 @@ def _check_index(value: object, what: str, *, optional: bool = False) -> None:
         raise InvalidRecordError(f"{what} must be {kind}, got {value!r}")
 
 
-def _check_path(path: object) -> Path:
-    if not isinstance(path, (str, os.PathLike)):
-        raise InvalidSettingError(f"SQLiteStore path must be a str or Path, got {path!r}")
-    text = os.fspath(path)
-    if not isinstance(text, str) or not text or text == ":memory:":
-        # Each connection would get its own empty in-memory database.
-        raise InvalidSettingError(
-            f"SQLiteStore needs a file path, got {text!r}; use a file in a temporary directory"
-        )
-    result = Path(text).expanduser().absolute()
-    if not result.parent.is_dir():
-        problem = "is not a directory" if result.parent.exists() else "does not exist"
-        raise StoreUnavailable(f"cannot open SQLite store {result}: {result.parent} {problem}")
-    if result.is_dir():
-        raise StoreUnavailable(f"cannot open SQLite store {result}: it is a directory")
-    return result
-
-
-def _check_timeout(timeout: object) -> float:
-    if (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, (int, float))
-        or not math.isfinite(timeout)
-        or timeout <= 0
-    ):
-        raise InvalidSettingError(f"SQLiteStore timeout must be seconds > 0, got {timeout!r}")
-    return float(timeout)
-
-
-def _translate(exc: sqlite3.Error, path: Path, what: str) -> StoreError:
-    """The project's error for an sqlite3 error raised while doing ``what``."""
-    message = str(exc)
-    lowered = message.lower()
-    if isinstance(exc, sqlite3.ProgrammingError) and "closed" in lowered:
-        return StoreError(f"SQLite store {path} is closed ({what})")
-    if "not a database" in lowered or "malformed" in lowered:
-        return CorruptRecord(
-            f"SQLite store {path} is damaged or not an SQLite database ({what}): {message}"
-        )
-    if isinstance(exc, sqlite3.OperationalError):
-        # locked, busy, disk I/O error, disk full, read-only file, unable to open, ...
-        return StoreUnavailable(f"SQLite store {path} is unavailable ({what}): {message}")
-    return StoreError(f"SQLite store {path} failed ({what}): {message}")
-
-
-class _Engine:
-    """The connections to one file: a writer and a reader, each used under its own lock.
-
-    Shared by every tenant view of a store; does the IO and translates sqlite3 errors.
-    """
-
-    def __init__(self, path: Path, timeout: float) -> None:
-        self.path = path
-        self.timeout = timeout
-        self._pid = os.getpid()
-        self._closed = False
-        self._write_lock = threading.Lock()
-        self._read_lock = threading.Lock()
-        self._writer = self._connect()
-        try:
-            with self._translated("opening"):
-                migrate(self._writer, name=str(path))
-            self._reader = self._connect()
-        except BaseException:
-            self._writer.close()
-            raise
-
-    def _connect(self) -> sqlite3.Connection:
-        with self._translated("opening"):
-            conn = sqlite3.connect(
-                self.path,
-                timeout=self.timeout,
-                isolation_level=None,  # autocommit; transactions are explicit
-                check_same_thread=False,  # each connection is used under a lock
-            )
-        try:
-            with self._translated("opening"):
-                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-                if str(mode).lower() != "wal":
-                    raise StoreUnavailable(
-                        f"SQLite store {self.path}: cannot use WAL journaling (got {mode!r})"
-                    )
-                conn.execute("PRAGMA synchronous = NORMAL")
-                conn.execute(f"PRAGMA journal_size_limit = {_WAL_SIZE_LIMIT}")
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    @contextmanager
-    def _translated(self, what: str) -> Iterator[None]:
-        try:
-            yield
-        except sqlite3.Error as exc:
-            raise _translate(exc, self.path, what) from exc
-
-    @contextmanager
-    def _use(self, lock: threading.Lock, what: str) -> Iterator[None]:
-        if not lock.acquire(timeout=self.timeout):
-            raise StoreUnavailable(
-                f"SQLite store {self.path}: another thread held it for {self.timeout:g} s ({what})"
-            )
-        try:
-            if self._closed:
-                raise StoreError(f"SQLite store {self.path} is closed ({what})")
-            if os.getpid() != self._pid:
-                # SQLite connections must not cross fork().
-                raise StoreError(
-                    f"SQLite store {self.path} was opened in process {self._pid}; open a new "
-                    f"store in each process ({what})"
-                )
-            with self._translated(what):
-                yield
-        finally:
-            lock.release()
-
-    @contextmanager
-    def write(self, what: str) -> Iterator[sqlite3.Connection]:
-        """A connection inside a ``BEGIN IMMEDIATE`` transaction, committed on success."""
-        with self._use(self._write_lock, what):
-            conn = self._writer
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-
-    @contextmanager
-    def read(self, what: str, *, snapshot: bool = False) -> Iterator[sqlite3.Connection]:
-        """The reader connection; with ``snapshot``, its statements see one state of the file."""
-        with self._use(self._read_lock, what):
-            conn = self._reader
-            if not snapshot:
-                yield conn
-                return
-            conn.execute("BEGIN")
-            try:
-                yield conn
-            finally:
-                if conn.in_transaction:
-                    conn.execute("COMMIT")
-
-    def close(self) -> None:
-        with self._write_lock, self._read_lock:
-            if self._closed:
-                return
-            self._closed = True
-            self._reader.close()
-            self._writer.close()
-
-
 # A segment is live when it has no expiry or has not reached it.
 _LIVE = "(s.expires_at IS NULL OR s.expires_at > :now)"
 _PAGE_IS_LIVE = f"""EXISTS (
@@ -396,7 +94,7 @@ class _SQLiteBase:
 
     _tenant: str
     _retention: dict[str, float]
-    _engine: _Engine
+    _engine: Engine
 
     def __init__(
         self,
@@ -408,7 +106,7 @@ class _SQLiteBase:
     ) -> None:
         self._tenant = check_name(tenant, "tenant")
         self._retention = check_retention(retention)
-        self._engine = _Engine(_check_path(path), _check_timeout(timeout))
+        self._engine = Engine(check_path(path), check_timeout(timeout))
 
     def _view_for(self, tenant: str) -> Any:
         view = object.__new__(type(self))

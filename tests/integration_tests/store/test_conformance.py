@@ -268,6 +268,8 @@ def test_vision_tokens_are_cached_per_model(store: Store) -> None:
     newer = vision_tokens("model-b", rows=111)
     store.put_vision_tokens("t", pages[0].id, newer)
     assert store.get_vision_tokens("t", pages[0].id, "model-b") == newer
+    # One set per page: the new model's tokens replace the old model's.
+    assert store.get_vision_tokens("t", pages[0].id, "model-a") is None
 
 
 def test_vision_tokens_need_a_stored_page(store: Store) -> None:
@@ -347,6 +349,22 @@ def test_retention_expires_segments_of_a_tier(store_factory: StoreFactory) -> No
     assert store.get_vision_tokens("t", short_pages[0].id, "model-a") is None
     assert store.get_pages("t", long.id) == long_pages
     assert store.count_turns("t") == 1
+
+
+def test_a_shared_page_outlives_the_short_lived_segment(store_factory: StoreFactory) -> None:
+    # A page id is a content hash: a segment kept forever and a short-lived one may list
+    # the same page, which must live as long as the longest-lived segment listing it.
+    store = store_factory(retention={"tiny": 0.5})
+    shared = page()
+    kept = Segment("t", turn_ids=["t1"], tier="small", page_ids=[shared.id])
+    short = Segment("t", turn_ids=["t2"], tier="tiny", page_ids=[shared.id])
+    store.put_segment(kept, [shared])
+    store.put_vision_tokens("t", shared.id, vision_tokens())
+    store.put_segment(short, [shared])
+    time.sleep(1.2)
+    assert store.list_segments("t") == [kept]
+    assert store.get_pages("t", kept.id) == [shared]
+    assert store.get_vision_tokens("t", shared.id, "model-a") == vision_tokens()
 
 
 def test_retention_must_be_positive_seconds(store_factory: StoreFactory) -> None:

@@ -84,6 +84,10 @@ async def test_vision_tokens_are_cached_per_model(async_store: AsyncStore) -> No
     await async_store.put_vision_tokens("t", pages[0].id, tokens)
     assert await async_store.get_vision_tokens("t", pages[0].id, "model-a") == tokens
     assert await async_store.get_vision_tokens("t", pages[0].id, "model-b") is None
+    newer = vision_tokens("model-b", rows=111)
+    await async_store.put_vision_tokens("t", pages[0].id, newer)
+    assert await async_store.get_vision_tokens("t", pages[0].id, "model-b") == newer
+    assert await async_store.get_vision_tokens("t", pages[0].id, "model-a") is None
     with pytest.raises(NotFound):
         await async_store.put_vision_tokens("t", "no-such-page", tokens)
 
