@@ -88,6 +88,10 @@ async def _async_watch_and_hmget(pipe: Any, key: str, fields: Sequence[Any]) -> 
     return found
 
 
+# How often get_turn re-reads when the turn index changed under it.
+_BRACKETED_READS = 3
+
+
 class RedisStore(RedisStoreBase):
     """A store on Redis or Redis Cluster.
 
@@ -262,10 +266,17 @@ class RedisStore(RedisStoreBase):
         field = self._turn_field(check_name(turn_id, "turn id"))
 
         def attempt() -> tuple[Any, Any]:
-            position = self._client.hget(index, field)
-            if position is None:
-                return None, None
-            return position, self._client.lindex(self._keys.turns(thread), int(position))
+            # Index and list are two reads: a delete_thread and re-append between them
+            # could pair a position with another list. Reading the position again after
+            # the value brackets the read; positions never move otherwise.
+            for _ in range(_BRACKETED_READS):
+                position = self._client.hget(index, field)
+                if position is None:
+                    return None, None
+                value = self._client.lindex(self._keys.turns(thread), int(position))
+                if self._client.hget(index, field) == position:
+                    break
+            return position, value
 
         position, value = self._run(f"read turn {turn_id!r} of thread {thread!r}", attempt)
         return self._decode_turn(thread, turn_id, position, value)
@@ -585,10 +596,14 @@ class AsyncRedisStore(RedisStoreBase):
         field = self._turn_field(check_name(turn_id, "turn id"))
 
         async def attempt() -> tuple[Any, Any]:
-            position = await self._client.hget(index, field)
-            if position is None:
-                return None, None
-            return position, await self._client.lindex(self._keys.turns(thread), int(position))
+            for _ in range(_BRACKETED_READS):  # see RedisStore.get_turn
+                position = await self._client.hget(index, field)
+                if position is None:
+                    return None, None
+                value = await self._client.lindex(self._keys.turns(thread), int(position))
+                if await self._client.hget(index, field) == position:
+                    break
+            return position, value
 
         position, value = await self._run(f"read turn {turn_id!r} of thread {thread!r}", attempt)
         return self._decode_turn(thread, turn_id, position, value)
