@@ -358,6 +358,8 @@ class OCRGenerationAPI:
         """
         _check_budget(max_new_tokens)
         rows = self._prepare(list(prompts), images, vision_tokens, mode)
+        if not rows:
+            return []
         for _ in self._decode(rows, max_new_tokens, no_repeat):
             pass
         return [self._result(row) for row in rows]
@@ -620,9 +622,13 @@ class DeepSeekOCRGenerationMixin(OCRGenerationAPI):
         config: Any = getattr(self, "config", None)
         text = getattr(config, "text_config", None)
         pad = getattr(text, "pad_token_id", None)
+        bos = getattr(text, "bos_token_id", None)
+        eos = getattr(text, "eos_token_id", None)
+        if isinstance(eos, list):  # the config type allows several; the first ends a page
+            eos = eos[0] if eos else None
         return SpecialTokenIds(
-            bos=int(getattr(text, "bos_token_id", 0) or 0),
-            eos=int(getattr(text, "eos_token_id", 1) or 1),
+            bos=0 if bos is None else int(bos),
+            eos=1 if eos is None else int(eos),
             pad=2 if pad is None else int(pad),
             image=int(getattr(config, "image_token_id", SpecialTokenIds.image)),
         )

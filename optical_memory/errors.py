@@ -86,7 +86,8 @@ class DecoderError(OpticalMemoryError):
 
 
 class DecoderUnavailable(DecoderError):
-    """The decoder's engine (a Python package or a system binary) is not installed."""
+    """The decoder's engine is missing (a Python package or a system binary is not
+    installed) or its server cannot be reached."""
 
 
 class UnknownLanguageError(DecoderUnavailable, ValueError):

@@ -16,7 +16,7 @@ errors, timeouts, HTTP 408, 429 and 5xx are retried with exponential backoff (ho
 raise :class:`~optical_memory.errors.DecoderError`. The API key travels only in the
 ``Authorization`` header: reprs, error messages and logs never show it.
 
-Needs ``httpx`` (``pip install httpx``); importing this module does not.
+Needs ``httpx`` (``pip install 'optical-memory[vllm]'``); importing this module does not.
 
 Example:
     >>> from optical_memory.decoders import VLLMDecoder
@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 __all__ = ["AsyncVLLMDecoder", "NoRepeatNGram", "VLLMDecoder"]
 
 _LOG = logging.getLogger(__name__)
-_INSTALL_HINT = "install it with: pip install httpx"
+_INSTALL_HINT = "install it with: pip install 'optical-memory[vllm]'"
 _DEFAULT_MODEL = "deepseek-ai/DeepSeek-OCR"
 _RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _MAX_DELAY_SECONDS = 30.0
@@ -181,6 +181,12 @@ class _VLLMDecoderBase:
         if not model:
             raise InvalidSettingError("model must name the served model")
         self._endpoint = _endpoint(base_url)
+        if api_key and self._endpoint.auth is not None:
+            # Both travel in the Authorization header; httpx would drop the key silently.
+            raise InvalidSettingError(
+                "give api_key or user:password in base_url, not both (both use the"
+                " Authorization header)"
+            )
         self.model = model
         self.prompt = _IMAGE_TAG.sub("", prompt)
         self.max_tokens = max_tokens
@@ -253,7 +259,12 @@ class _VLLMDecoderBase:
         return json.dumps(body).encode("utf-8")
 
     def _redact(self, text: str) -> str:
-        return text.replace(self._api_key, "***") if self._api_key else text
+        """``text`` with the API key and the URL's basic-auth password masked."""
+        auth = self._endpoint.auth
+        for secret in (self._api_key, auth[1] if auth else None):
+            if secret:
+                text = text.replace(secret, "***")
+        return text
 
     def _backoff(self, attempt: int, retry_after: str | None = None) -> float:
         delay = self.retry_backoff * 2.0**attempt
@@ -263,8 +274,15 @@ class _VLLMDecoderBase:
         return min(delay, _MAX_DELAY_SECONDS)
 
     def _on_transport_error(self, exc: Exception, attempt: int, index: int) -> _Retry:
-        """Retry a connection error or timeout, or raise DecoderUnavailable when out of tries."""
+        """Retry a connection error or timeout (DecoderUnavailable when out of tries);
+        a request that cannot be sent at all is a DecoderError at once."""
         httpx = _import_httpx()
+        if isinstance(exc, (httpx.LocalProtocolError, httpx.UnsupportedProtocol)):
+            # Our own request is at fault: sending it again would fail the same way.
+            raise DecoderError(
+                f"request to vLLM server at {self.url} for image {index} could not be sent"
+                f" ({type(exc).__name__}: {self._redact(str(exc)) or 'no detail'})"
+            ) from exc
         if isinstance(exc, httpx.TimeoutException):
             what = f"did not answer within {self.timeout:g} s"
             if isinstance(exc, httpx.ConnectTimeout):
@@ -352,7 +370,8 @@ class VLLMDecoder(_VLLMDecoderBase, WorkerDecoder):
     Args:
         base_url: The server's OpenAI base URL, e.g. ``http://gpu-node:8000/v1``. A bare
             ``http://host:port`` gets ``/v1``; a URL ending in ``/chat/completions`` is
-            used as is. ``user:password@`` in the URL becomes HTTP basic auth.
+            used as is. ``user:password@`` in the URL becomes HTTP basic auth (then give
+            no ``api_key``: both would use the ``Authorization`` header).
         model: The served model name (``vllm serve``'s ``--served-model-name``).
         api_key: Sent as ``Authorization: Bearer``; shown nowhere.
         prompt: The text after the image. DeepSeek-OCR is prompt-sensitive: ``"Free

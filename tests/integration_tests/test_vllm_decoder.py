@@ -152,9 +152,7 @@ def test_server_down_raises_unavailable_naming_the_url_without_credentials() -> 
     sock = closed_port()
     try:
         port = sock.getsockname()[1]
-        decoder = VLLMDecoder(
-            f"http://admin:hunter2@127.0.0.1:{port}/v1", api_key=KEY, retry_backoff=0.01
-        )
+        decoder = VLLMDecoder(f"http://admin:hunter2@127.0.0.1:{port}/v1", retry_backoff=0.01)
         with pytest.raises(DecoderUnavailable) as caught:
             decoder.decode([Image.new("RGB", (8, 8))])
     finally:
@@ -162,7 +160,7 @@ def test_server_down_raises_unavailable_naming_the_url_without_credentials() -> 
     message = str(caught.value)
     assert f"http://127.0.0.1:{port}/v1/chat/completions" in message
     assert "unreachable" in message and "4 attempts" in message
-    assert "hunter2" not in message and "admin" not in message and KEY not in message
+    assert "hunter2" not in message and "admin" not in message
 
 
 def test_unauthorized_raises_decoder_error_without_retrying(server: ChatServer) -> None:
@@ -230,6 +228,19 @@ def test_invalid_settings() -> None:
             VLLMDecoder(url)
     with pytest.raises(InvalidSettingError):
         NoRepeatNGram(ngram_size=0)
+
+
+def test_basic_auth_from_the_url_and_never_together_with_a_key() -> None:
+    with ChatServer() as open_server:
+        url = open_server.url.replace("http://", "http://admin:hunter2@")
+        with VLLMDecoder(url, retry_backoff=0.01) as decoder:
+            assert decoder.decode([Image.new("RGB", (8, 8))]) == ["page 8x8 rgb 0,0,0"]
+            assert decoder.url == open_server.url + "/chat/completions"
+            assert "hunter2" not in repr(decoder)
+        # "admin:hunter2" in base64
+        assert open_server.headers[0]["Authorization"] == "Basic YWRtaW46aHVudGVyMg=="
+    with pytest.raises(InvalidSettingError, match="not both"):
+        VLLMDecoder("http://admin:hunter2@localhost:8000/v1", api_key=KEY)
 
 
 def test_twins_share_signatures() -> None:

@@ -224,3 +224,8 @@ def test_caller_mistakes_are_value_errors(model: _Model, pages: list[Image.Image
         model.generate_batch([PROMPT, PROMPT], images=[pages[:1]])
     with pytest.raises(ValueError, match="unknown DeepSeek-OCR mode"):
         model.encode(pages[:1], "huge")
+
+
+def test_empty_batches_generate_nothing(model: _Model) -> None:
+    assert model.generate_batch([]) == []
+    assert model.ocr_batch([]) == []
