@@ -62,6 +62,141 @@ def capacity_table(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def store_throughput_table(data: dict[str, Any]) -> str:
+    res = data["results"]
+    raw = res["raw_redis"]
+
+    def cells(
+        single: dict[str, Any], batch: float, put: dict[str, Any], get: dict[str, Any]
+    ) -> str:
+        return " | ".join(
+            [
+                f"{single['per_s']:,.0f}",
+                f"{single['p50_ms']:.2f} / {single['p99_ms']:.2f}",
+                f"{batch:,.0f}",
+                f"{put['per_s']:,.0f}",
+                f"{put['p50_ms']:.2f} / {put['p99_ms']:.2f}",
+                f"{get['per_s']:,.0f}",
+                f"{get['p50_ms']:.2f} / {get['p99_ms']:.2f}",
+            ]
+        )
+
+    batch = res["sqlite"]["batch_append"]["batch"]
+    lines = [
+        f"| store | turn appends/s | p50 / p99 ms | turns/s in batches of {batch} "
+        "| 64 KiB page puts/s | p50 / p99 ms | 64 KiB page gets/s | p50 / p99 ms |",
+        "|---|" + "---:|" * 7,
+    ]
+    for name, key in (("SQLiteStore", "sqlite"), ("RedisStore", "redis")):
+        r = res[key]
+        lines.append(
+            f"| {name} | "
+            + cells(
+                r["single_append"],
+                r["batch_append"]["turns_per_s"],
+                r["page_put_64k"],
+                r["page_get_64k"],
+            )
+            + " |"
+        )
+    lines.append(
+        "| raw redis-py (RPUSH, SET, GET) | "
+        + cells(
+            raw["single_rpush"],
+            raw["pipelined_rpush"]["per_s"],
+            raw["single_set_64k"],
+            raw["single_get_64k"],
+        )
+        + " |"
+    )
+    fraction = res["redis"]["batch_append_fraction_of_raw_rpush"]
+    notes = [
+        "",
+        f"Raw redis-py pipelines of {raw['pipeline_batch']}: RPUSH of "
+        f"{raw['turn_payload_bytes']}-byte turn payloads {raw['pipelined_rpush']['per_s']:,.0f}/s, "
+        f"SET {raw['pipelined_set_64k']['per_s']:,.0f}/s and GET "
+        f"{raw['pipelined_get_64k']['per_s']:,.0f}/s of 64 KiB. RedisStore batch appends reach "
+        f"{fraction:.0%} of pipelined RPUSH.",
+    ]
+    floor = res.get("cpu_noise_floor")
+    machine = data["machine"]
+    if floor:
+        notes.append(
+            f"Machine: {machine['cpus']} CPUs, load average {machine['load_average_1m_before']}"
+            f" before the run; a CPU-only task ({floor['task']}) took p50 {floor['p50_ms']:.2f}"
+            f" / p99 {floor['p99_ms']:.2f} ms, so p99 latencies include scheduler noise."
+        )
+    checks = data.get("acceptance", {})
+    if checks:
+        notes.append(
+            "Acceptance: "
+            + "; ".join(
+                f"{name} {c['value']} (target {c['target']}: {'met' if c['met'] else 'not met'})"
+                for name, c in checks.items()
+            )
+            + "."
+        )
+    return "\n".join(lines + notes)
+
+
+def model_cpu_tables(data: dict[str, Any]) -> str:
+    """DeepEncoder per mode and dtype, then loading and decoding the full model in bf16."""
+    m = data["machine"]
+    lines = [
+        f"{m['cpus']} cores ({m['cpu']}), torch {m['torch']}; random full-size weights;"
+        f" load average {data['loadavg_at_start'][0]:.1f} at the start (shared machine).",
+        "",
+        "| DeepEncoder mode | image | vision tokens | fp32 s/image | fp32 peak RSS |"
+        " bf16 s/image | bf16 peak RSS |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    rows: dict[str, dict[str, Any]] = {}
+    for r in data["encoder"]:
+        if "error" not in r:
+            rows.setdefault(r["mode"], {})[r["dtype"]] = r
+    for mode, by_dtype in rows.items():
+        first = next(iter(by_dtype.values()))
+        cells = []
+        for dtype in ("fp32", "bf16"):
+            r = by_dtype.get(dtype)
+            cells += (
+                [f"{r['s_per_image_median']:.1f}", f"{r['peak_rss_gib']:.2f} GiB"]
+                if r
+                else ["–"] * 2
+            )
+        lines.append(
+            f"| {mode} | {first['image_size']} | {first['vision_tokens']} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    load, dec = data.get("load"), data.get("decoder")
+    if load and dec and "error" not in load:
+        bw = dec["bandwidth"]
+        mark = {True: "met", False: "**not met**"}
+        lines += [
+            "",
+            "| full model, bf16 | measured | target |",
+            "|---|---:|---|",
+            f"| from_pretrained peak RSS | {load['peak_rss_gib']:.2f} GiB (anonymous"
+            f" {load['peak_rss_anon_gib']:.2f} + file-backed {load['peak_rss_file_gib']:.2f}) |"
+            f" <= 8 GiB: {mark[load['meets_target']]} |",
+            f"| from_pretrained time (warm page cache) | {load['load_s']:.0f} s | |",
+            f"| prefill, {dec['prefill_tokens']} tokens |"
+            f" {dec['prefill_tokens_per_s']:.0f} tokens/s | |",
+            f"| greedy decode, {m['torch_threads']} threads |"
+            f" {dec['decode_tokens_per_s']:.2f} tokens/s"
+            f" ({dec['decode_ms_per_token_median']:.0f} ms/token) | |",
+            f"| greedy decode, 1 thread | {dec['decode_tokens_per_s_1_thread']:.2f} tokens/s | |",
+            f"| bandwidth bound: {dec['active_bytes_per_token'] / 1e9:.2f} GB/token at"
+            f" {bw['copy_GBps']:.1f} GB/s copy | {dec['bound_tokens_per_s']:.2f} tokens/s | |",
+            f"| decode / bound | {100 * dec['fraction_of_bound']:.0f} % |"
+            f" >= 50 %: {mark[dec['meets_target']]} |",
+        ]
+    elif load or dec:
+        lines += ["", f"Load/decoder run failed: {(load or dec or {}).get('error', 'unknown')}"]
+    return "\n".join(lines)
+
+
 def main() -> None:
     speed = _load("render_speed")
     if speed:
@@ -72,6 +207,16 @@ def main() -> None:
     if curve:
         print("### Capacity: cl100k tokens a page holds at a read-back accuracy\n")
         print(capacity_table(curve))
+        print()
+    model = _load("model_cpu")
+    if model:
+        print("### DeepSeek-OCR on CPU\n")
+        print(model_cpu_tables(model))
+        print()
+    store = _load("store_throughput")
+    if store:
+        print("### Store throughput\n")
+        print(store_throughput_table(store))
         print()
 
 
