@@ -32,6 +32,8 @@ unit: $(VENV)/.dev-installed
 bench: $(VENV)/.dev-installed
 	$(BIN)/python benchmarks/render_speed.py > benchmarks/results/render_speed.json
 	$(BIN)/python benchmarks/compression_curve.py > benchmarks/results/compression_curve.json
+	$(BIN)/python benchmarks/store_throughput.py > benchmarks/results/store_throughput.json
+	$(BIN)/python benchmarks/model_cpu.py > benchmarks/results/model_cpu.json
 
 $(VENV)/.venv-created:
 	$(PYTHON) -m venv $(VENV)
