@@ -10,7 +10,7 @@ from pathlib import Path
 
 try:
     import safetensors  # noqa: F401
-    import torch  # noqa: F401
+    import torch
     import transformers  # noqa: F401
 except ImportError:
     MODEL_EXTRA = False
@@ -23,3 +23,16 @@ if not MODEL_EXTRA:
         for path in Path(__file__).parent.glob("test_*.py")
         if path.name != "test_model_extra_installed.py"
     ]
+
+if MODEL_EXTRA:
+    from collections.abc import Iterator
+
+    import pytest
+
+    @pytest.fixture(scope="module", autouse=True)
+    def one_thread() -> Iterator[None]:
+        """Tiny matrices run faster on one thread, and spare cores other runs share."""
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        yield
+        torch.set_num_threads(threads)

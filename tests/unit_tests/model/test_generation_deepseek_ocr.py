@@ -33,15 +33,6 @@ def _page(text: str, size: tuple[int, int] = (200, 120)) -> Image.Image:
     return image
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    # Tiny matrices: one thread is faster, and spares cores shared with other runs.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Model]:
     torch.manual_seed(0)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -70,14 +69,6 @@ def save_tiny_ocr2(directory: Path, seed: int = 0) -> Path:
     DeepseekOcr2ForConditionalGeneration(tiny_ocr2_config()).save_pretrained(directory)
     write_tiny_tokenizer(directory, IMAGE_ID)
     return directory
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
