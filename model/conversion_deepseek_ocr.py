@@ -259,6 +259,7 @@ def import_step(
     step: ConversionStep,
     read: Callable[[str], torch.Tensor],
     like: Callable[[str], tuple[torch.dtype, torch.device | None]],
+    read_into: Callable[[str, torch.Tensor, int], None] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Build our tensors of one step from official ones.
 
@@ -266,6 +267,10 @@ def import_step(
         step: the step.
         read: returns an official tensor by name, already in the wanted dtype and device.
         like: dtype and device (``None``: the source's) for one of our tensors.
+        read_into: fills a tensor with an official tensor's elements from a given row on,
+            casting them (``read_into(name, out, first_row)``). When given, row blocks and
+            packed experts are read straight into the tensors that keep them, and their
+            sources are never materialised; ``like``'s ``None`` device then means the CPU.
 
     Returns:
         Our tensors by name.
@@ -274,14 +279,30 @@ def import_step(
     if isinstance(entry, Rename):
         return {step.targets[0][0]: read(step.sources[0][0])}
     if isinstance(entry, SplitRows):
-        whole = read(step.sources[0][0])
+        source = step.sources[0][0]
+        if read_into is not None:
+            out: dict[str, torch.Tensor] = {}
+            first = 0
+            for name, shape in step.targets:
+                dtype, device = like(name)
+                out[name] = torch.empty(shape, dtype=dtype, device=device)
+                read_into(source, out[name], first)
+                first += shape[0]
+            return out
+        whole = read(source)
         blocks = torch.split(whole, [shape[0] for _, shape in step.targets], dim=0)
         # copies, so no two parameters share storage (safetensors refuses to save that)
         return {name: block.clone() for (name, _), block in zip(step.targets, blocks, strict=True)}
     name, shape = step.targets[0]
     dtype, device = like(name)
-    packed: torch.Tensor | None = None
     rows = shape[1] // len(entry.official)
+    if read_into is not None:
+        filled = torch.empty(shape, dtype=dtype, device=device)
+        for n, (source, _) in enumerate(step.sources):
+            expert, part = divmod(n, len(entry.official))
+            read_into(source, filled[expert, part * rows : (part + 1) * rows], 0)
+        return {name: filled}
+    packed: torch.Tensor | None = None
     for n, (source, _) in enumerate(step.sources):
         tensor = read(source)
         if packed is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import struct
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from safetensors.torch import save_file
 
 from optical_memory.errors import CheckpointError, CheckpointMismatchError
 from optical_memory.model import DeepSeekOCR, DeepSeekOCRConfig
+from optical_memory.model.checkpoint_files_deepseek_ocr import SafetensorsFiles
 
 from .official_layout import official_shapes
 
@@ -245,3 +247,138 @@ def test_save_pretrained_round_trips(tmp_path: Path, tiny: DeepSeekOCRConfig) ->
     assert set(saved) == set(restored)
     for key, tensor in saved.items():
         assert torch.equal(restored[key], tensor), key
+
+
+def mapped_ranges(file: Path) -> list[tuple[int, int]]:
+    """Address ranges of this process mapping ``file`` (Linux's /proc/self/maps)."""
+    ranges = []
+    for line in Path("/proc/self/maps").read_text(encoding="utf-8").splitlines():
+        fields = line.split(maxsplit=5)
+        if len(fields) == 6 and fields[5] == str(file.resolve()):
+            low, high = (int(side, 16) for side in fields[0].split("-"))
+            ranges.append((low, high))
+    return ranges
+
+
+def in_ranges(tensor: torch.Tensor, ranges: list[tuple[int, int]]) -> bool:
+    return any(low <= tensor.data_ptr() < high for low, high in ranges)
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs Linux's /proc")
+def test_only_unconverted_tensors_stay_mapped(
+    tmp_path: Path, tiny: DeepSeekOCRConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Packed experts and converted tensors own their memory; the rest are file views.
+
+    A packed expert tensor filled from views kept the file's pages resident beside it,
+    which put a full-size bf16 load at 9.7 GiB peak RSS.
+    """
+    tensors = {k: v.to(torch.bfloat16) for k, v in random_checkpoint(tiny, seed=4).items()}
+    directory = write_checkpoint(tmp_path, tensors, tiny)
+    weights = directory / WEIGHTS
+    wanted: list[str] = []
+    whole = SafetensorsFiles.tensor
+
+    def spy(
+        self: SafetensorsFiles, key: str, dtype: torch.dtype, device: torch.device | None
+    ) -> torch.Tensor:
+        wanted.append(key)
+        return whole(self, key, dtype, device)
+
+    monkeypatch.setattr(SafetensorsFiles, "tensor", spy)
+    model = DeepSeekOCR.from_pretrained(directory)
+    # experts and fused blocks are read into place, never fetched whole
+    assert wanted and not [key for key in wanted if ".experts." in key or "qkv_proj" in key]
+    ranges = mapped_ranges(weights)
+    assert ranges
+    experts = model.model.language_model.layers[1].mlp.experts
+    assert not in_ranges(experts.gate_up_proj, ranges)
+    assert not in_ranges(experts.down_proj, ranges)
+    attn = model.model.vision_tower.clip_encoder.encoder.layers[0].self_attn
+    assert not in_ranges(attn.q_proj.weight, ranges)  # a row block of the fused qkv
+    assert in_ranges(model.lm_head.weight, ranges)
+    assert torch.equal(model.lm_head.weight, tensors["lm_head.weight"])
+    # views own per-tensor storages, so the loaded model saves and reloads
+    model.save_pretrained(tmp_path / "saved")
+    again = DeepSeekOCR.from_pretrained(tmp_path / "saved")
+    assert torch.equal(
+        again.model.language_model.layers[1].mlp.experts.down_proj, experts.down_proj
+    )
+    del model, experts, attn, again
+    as_float = DeepSeekOCR.from_pretrained(directory, dtype=torch.float32)
+    # every tensor was cast, so the file was never mapped at all
+    assert as_float.lm_head.weight.dtype == torch.float32
+    assert not mapped_ranges(weights)
+
+
+def header_bytes(header: object, data: bytes) -> bytes:
+    raw = json.dumps(header).encode()
+    return struct.pack("<Q", len(raw)) + raw + data
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "too short"),
+        (struct.pack("<Q", 1 << 40) + b"{}", "exceeds the file"),
+        (
+            header_bytes({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}, bytes(4)),
+            "4",
+        ),
+        (
+            header_bytes({"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}, bytes(8)),
+            "shape",
+        ),
+        (
+            header_bytes({"a": {"dtype": "Q4", "shape": [2], "data_offsets": [0, 8]}}, bytes(8)),
+            "Q4",
+        ),
+        (
+            header_bytes({"a": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}, bytes(12)),
+            "contiguous",
+        ),
+        (header_bytes({"a": {"dtype": "F32", "shape": [2]}}, bytes(8)), "data_offsets"),
+        (header_bytes([], b""), "JSON object"),
+    ],
+)
+def test_bad_header_is_a_checkpoint_error(tmp_path: Path, content: bytes, message: str) -> None:
+    file = tmp_path / "bad.safetensors"
+    file.write_bytes(content)
+    with pytest.raises(CheckpointError, match=message) as caught:
+        SafetensorsFiles([file])
+    assert str(file) in str(caught.value)
+
+
+def test_file_cut_after_opening(tmp_path: Path) -> None:
+    file = tmp_path / "cut.safetensors"
+    save_file({"a": torch.arange(64, dtype=torch.float32).reshape(8, 8)}, str(file))
+    with SafetensorsFiles([file]) as weights:
+        with file.open("r+b") as handle:
+            handle.truncate(file.stat().st_size - 16)
+        with pytest.raises(CheckpointError, match=r"cut\.safetensors: cannot read tensor a"):
+            weights.tensor("a", torch.float64, None)
+
+
+def test_read_into_rows_and_casts(tmp_path: Path) -> None:
+    file = tmp_path / "rows.safetensors"
+    source = torch.arange(24, dtype=torch.float32).reshape(6, 4).to(torch.bfloat16)
+    save_file({"a": source, "b": torch.ones(3, dtype=torch.bfloat16)}, str(file))
+    with SafetensorsFiles([file]) as weights:
+        assert weights.float_dtype == torch.bfloat16
+        assert weights.shapes == {"a": (6, 4), "b": (3,)}
+        block = torch.empty(2, 4, dtype=torch.bfloat16)
+        weights.read_into("a", block, 3)
+        assert torch.equal(block, source[3:5])
+        as_float = torch.empty(3, 4, dtype=torch.float32)
+        weights.read_into("a", as_float, 3)
+        assert torch.equal(as_float, source[3:].float())
+        with pytest.raises(ValueError, match="exceed"):
+            weights.read_into("a", block, 5)
+        assert torch.equal(weights.tensor("a", torch.float32, None), source.float())
+
+
+def test_key_in_two_shards(tmp_path: Path) -> None:
+    for name in ("x.safetensors", "y.safetensors"):
+        save_file({"a": torch.zeros(2)}, str(tmp_path / name))
+    with pytest.raises(CheckpointError, match="a appears in both"):
+        SafetensorsFiles([tmp_path / "x.safetensors", tmp_path / "y.safetensors"])
