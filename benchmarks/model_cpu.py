@@ -16,11 +16,19 @@ values). Each measurement runs in a fresh subprocess, so its ``ru_maxrss`` is it
    the copy bandwidth measured in the same process. Two probes say where time goes: a bf16
    GEMV over lm_head and one MoE block on one token. The checkpoint is deleted afterwards.
 
+3. ``--decode-only``: part 2's decoder measurements alone, on a decoder whose random bf16
+   weights are made in memory (DeepEncoder stays on the meta device; no checkpoint, no
+   encoder), run ``--runs`` times in fresh processes; the run with the median decode speed
+   is reported. ``--update FILE`` writes its ``decoder`` entries into an earlier report.
+
 The page cache is warm when the checkpoint is loaded (it was just written).
 The machine may be shared: the load average is recorded next to every measurement.
+``--threads N`` sets torch's thread count in the decoder workers (default: torch's own).
 
 Usage: python benchmarks/model_cpu.py [--repeats N] [--skip-load] \
     > benchmarks/results/model_cpu.json
+       python benchmarks/model_cpu.py --decode-only --runs 3 \
+    --update benchmarks/results/model_cpu.json
 """
 
 from __future__ import annotations
@@ -321,7 +329,6 @@ def copy_bandwidth(nbytes: int = GIB, repeats: int = 5) -> dict[str, float]:
 
 def worker_decoder(directory: str, prefill: int, steps: int) -> dict[str, Any]:
     import torch
-    from transformers import DynamicCache
 
     from optical_memory.model import DeepSeekOCR
 
@@ -338,6 +345,85 @@ def worker_decoder(directory: str, prefill: int, steps: int) -> dict[str, Any]:
     loads.append(load())
     params = sum(p.numel() for p in model.parameters())
     dtypes = sorted({str(p.dtype) for p in model.parameters()})
+    decoder = measure_decoder(model, prefill, steps)
+    loads.append(decoder.pop("loadavg_decode"))
+    return {
+        "load": {
+            "dtype": "bf16",
+            "params": params,
+            "param_dtypes": dtypes,
+            "load_s": round(load_s, 1),
+            "peak_rss_gib": gib(load_peak),
+            "peak_rss_anon_gib": gib(peaks.get("RssAnon", 0)),
+            "peak_rss_file_gib": gib(peaks.get("RssFile", 0)),
+            "rss_after_load_gib": gib(after_load["VmRSS"]),
+            "rss_after_load_anon_gib": gib(after_load["RssAnon"]),
+            "rss_after_load_file_gib": gib(after_load["RssFile"]),
+            "rss_after_imports_gib": gib(rss_start),
+            "target_peak_rss_gib": 8.0,
+            "meets_target": load_peak <= 8 * GIB,
+            "page_cache": "warm (checkpoint just written)",
+        },
+        "decoder": decoder,
+        "loadavg_start_load_decode": loads,
+    }
+
+
+def worker_random_decoder(prefill: int, steps: int) -> dict[str, Any]:
+    """The decoder measurements on random bf16 decoder weights made in memory."""
+    start = time.perf_counter()
+    model = build_random_decoder()
+    build_s = time.perf_counter() - start
+    decoder = measure_decoder(model, prefill, steps)
+    decoder["weights"] = "random bf16 in memory (--decode-only)"
+    decoder["build_s"] = round(build_s, 1)
+    return {"decoder": decoder}
+
+
+def build_random_decoder() -> Any:
+    """The full-size model whose text model and ``lm_head`` hold random bf16 weights.
+
+    The model is built on the meta device; only the text model and ``lm_head`` get memory,
+    each tensor cut from one block of N(0, 0.02) values at random offsets (norms 1), so
+    building takes seconds rather than the minutes of drawing 2.9 billion normals.
+    DeepEncoder stays on the meta device.
+    """
+    import torch
+    from torch import nn
+
+    from optical_memory.model import DeepSeekOCR, DeepSeekOCRConfig
+
+    with torch.device("meta"):
+        model = DeepSeekOCR(DeepSeekOCRConfig())
+    generator = torch.Generator().manual_seed(0)
+    pool = (torch.randn(1 << 25, generator=generator) * 0.02).to(torch.bfloat16)
+    text = model.model.language_model
+    for root in (text, model.lm_head):
+        for name, param in list(root.named_parameters()):
+            tensor = torch.empty(param.shape, dtype=torch.bfloat16)
+            if tensor.dim() == 1:
+                tensor.fill_(1.0)  # the decoder's only 1-d tensors are RMSNorm weights
+            else:
+                flat = tensor.view(-1)
+                for first in range(0, flat.numel(), pool.numel()):
+                    piece = flat[first : first + pool.numel()]
+                    last = pool.numel() - piece.numel()
+                    offset = int(torch.randint(last + 1, (1,), generator=generator))
+                    piece.copy_(pool[offset : offset + piece.numel()])
+            module_name, _, attribute = name.rpartition(".")
+            module = root.get_submodule(module_name)
+            setattr(module, attribute, nn.Parameter(tensor, requires_grad=False))
+    rotary = text.rotary_emb
+    inv_freq, _ = rotary.compute_default_rope_parameters(rotary.config)
+    rotary.register_buffer("inv_freq", inv_freq, persistent=False)
+    rotary.register_buffer("original_inv_freq", inv_freq.clone(), persistent=False)
+    return model.eval()
+
+
+def measure_decoder(model: Any, prefill: int, steps: int) -> dict[str, Any]:
+    """Prefill and greedy decode speed, the bandwidth bound, the probes and 1-thread decode."""
+    import torch
+    from transformers import DynamicCache
 
     config = model.config
     ids = torch.randint(3, 128000, (1, prefill), generator=torch.Generator().manual_seed(0))
@@ -359,7 +445,7 @@ def worker_decoder(directory: str, prefill: int, steps: int) -> dict[str, Any]:
             step_times.append(time.perf_counter() - start)
         if not torch.isfinite(out.logits).all():
             raise RuntimeError("decoder produced non-finite logits")
-        loads.append(load())
+        loadavg_decode = load()
         probes = _probes(model)
         # On a shared machine every OpenMP barrier waits for a descheduled thread: compare
         # the same steps on one thread.
@@ -380,44 +466,27 @@ def worker_decoder(directory: str, prefill: int, steps: int) -> dict[str, Any]:
     bound = bandwidth["copy_GBps"] * 1e9 / active_bytes
     decode_tps = steps / sum(step_times)
     return {
-        "load": {
-            "dtype": "bf16",
-            "params": params,
-            "param_dtypes": dtypes,
-            "load_s": round(load_s, 1),
-            "peak_rss_gib": gib(load_peak),
-            "peak_rss_anon_gib": gib(peaks.get("RssAnon", 0)),
-            "peak_rss_file_gib": gib(peaks.get("RssFile", 0)),
-            "rss_after_load_gib": gib(after_load["VmRSS"]),
-            "rss_after_load_anon_gib": gib(after_load["RssAnon"]),
-            "rss_after_load_file_gib": gib(after_load["RssFile"]),
-            "rss_after_imports_gib": gib(rss_start),
-            "target_peak_rss_gib": 8.0,
-            "meets_target": load_peak <= 8 * GIB,
-            "page_cache": "warm (checkpoint just written)",
-        },
-        "decoder": {
-            "dtype": "bf16",
-            "prefill_tokens": prefill,
-            "prefill_s": round(prefill_s, 2),
-            "prefill_tokens_per_s": round(prefill / prefill_s, 1),
-            "decode_steps": steps,
-            "decode_ms_per_token_median": round(1000 * statistics.median(step_times), 1),
-            "decode_tokens_per_s": round(decode_tps, 2),
-            "decode_tokens_per_s_1_thread": round(len(one_thread) / sum(one_thread), 2),
-            "active_params_per_token": sum(active.values()),
-            "active_params_by_part": active,
-            "active_bytes_per_token": active_bytes,
-            "bandwidth": bandwidth,
-            "bound_tokens_per_s": round(bound, 2),
-            "fraction_of_bound": round(decode_tps / bound, 3),
-            "target_fraction_of_bound": 0.5,
-            "meets_target": decode_tps >= 0.5 * bound,
-            "probes": probes,
-            "peak_rss_gib": gib(decode_peak),
-            "threads": threads,
-        },
-        "loadavg_start_load_decode": loads,
+        "dtype": "bf16",
+        "prefill_tokens": prefill,
+        "prefill_s": round(prefill_s, 2),
+        "prefill_tokens_per_s": round(prefill / prefill_s, 1),
+        "decode_steps": steps,
+        "decode_ms_per_token_median": round(1000 * statistics.median(step_times), 1),
+        "decode_tokens_per_s": round(decode_tps, 2),
+        "decode_tokens_per_s_1_thread": round(len(one_thread) / sum(one_thread), 2),
+        "decode_ms_per_token_median_1_thread": round(1000 * statistics.median(one_thread), 1),
+        "active_params_per_token": sum(active.values()),
+        "active_params_by_part": active,
+        "active_bytes_per_token": active_bytes,
+        "bandwidth": bandwidth,
+        "bound_tokens_per_s": round(bound, 2),
+        "fraction_of_bound": round(decode_tps / bound, 3),
+        "target_fraction_of_bound": 0.5,
+        "meets_target": decode_tps >= 0.5 * bound,
+        "probes": probes,
+        "peak_rss_gib": gib(decode_peak),
+        "threads": threads,
+        "loadavg_decode": loadavg_decode,
     }
 
 
@@ -444,12 +513,19 @@ def _probes(model: Any) -> dict[str, Any]:
         text.num_experts_per_tok + text.n_shared_experts
     ) * 3 * width * text.moe_intermediate_size + text.n_routed_experts * width
     moe_s = best(lambda: moe(x))
+    # One block's selected experts (~55 MB) stay in a large L3; one token through every
+    # MoE block in turn reads more than the L3 holds, as a decode step does.
+    layers = model.model.language_model.layers
+    blocks = [m.mlp for m in layers if hasattr(m.mlp, "experts")]
+    cold_s = best(lambda: [block(x) for block in blocks], repeats=5) / len(blocks)
     layer = model.model.language_model.layers[1]
     return {
         "lm_head_gemv_ms": round(1000 * gemv_s, 3),
         "lm_head_gemv_GBps": round(head.numel() * 2 / gemv_s / 1e9, 2),
         "moe_block_1_token_ms": round(1000 * moe_s, 3),
         "moe_block_1_token_GBps": round(moe_params * 2 / moe_s / 1e9, 2),
+        "moe_block_1_token_all_layers_ms": round(1000 * cold_s, 3),
+        "moe_block_1_token_all_layers_GBps": round(moe_params * 2 / cold_s / 1e9, 2),
         "moe_block_active_params": moe_params,
         "moe_layer_type": type(layer.mlp).__name__,
     }
@@ -498,6 +574,42 @@ def machine() -> dict[str, Any]:
     }
 
 
+def decode_only(
+    prefill: int, steps: int, runs: int, threads: list[str], update: Path | None
+) -> None:
+    """``--decode-only``: decoder runs in fresh processes; the median-speed run is reported."""
+    worker = ["random-decoder", str(prefill), str(steps), *threads]
+    results = [run_worker(worker, timeout=900) for _ in range(runs)]
+    failed = [r for r in results if "error" in r]
+    if failed:
+        json.dump(failed, sys.stderr, indent=1)
+        raise SystemExit(1)
+    decoders = sorted((r["decoder"] for r in results), key=lambda d: d["decode_tokens_per_s"])
+    summary = {
+        key: [d[key] for d in decoders]
+        for key in (
+            "decode_ms_per_token_median",
+            "decode_tokens_per_s",
+            "decode_tokens_per_s_1_thread",
+            "bound_tokens_per_s",
+            "fraction_of_bound",
+            "prefill_tokens_per_s",
+            "loadavg_decode",
+        )
+    }
+    summary["moe_block_1_token_ms"] = [d["probes"]["moe_block_1_token_ms"] for d in decoders]
+    summary["moe_block_1_token_all_layers_ms"] = [
+        d["probes"]["moe_block_1_token_all_layers_ms"] for d in decoders
+    ]
+    report: dict[str, Any] = {"decoder": decoders[len(decoders) // 2], "decoder_runs": summary}
+    if update is not None:
+        previous = json.loads(update.read_text(encoding="utf-8"))
+        previous.update(report)
+        update.write_text(json.dumps(previous, indent=1) + "\n", encoding="utf-8")
+    json.dump(report, sys.stdout, indent=1)
+    sys.stdout.write("\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=1, help="encoder runs after a warm-up")
@@ -508,20 +620,36 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=32)
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated encoder modes")
     parser.add_argument("--skip-load", action="store_true", help="skip the checkpoint and decoder")
+    parser.add_argument(
+        "--decode-only", action="store_true", help="only the decoder, random weights in memory"
+    )
+    parser.add_argument("--runs", type=int, default=3, help="decoder runs with --decode-only")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's own)")
+    parser.add_argument("--update", type=Path, help="with --decode-only: report to update")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.worker:
         kind, *rest = args.worker
+        if args.threads:
+            import torch
+
+            torch.set_num_threads(args.threads)
         if kind == "encoder":
             result = worker_encoder(int(rest[0]), rest[1], int(rest[2]), float(rest[3]))
         elif kind == "write":
             result = worker_write_checkpoint(rest[0])
+        elif kind == "random-decoder":
+            result = worker_random_decoder(int(rest[0]), int(rest[1]))
         else:
             result = worker_decoder(rest[0], int(rest[1]), int(rest[2]))
         print(json.dumps(result))
         return
 
+    threads = ["--threads", str(args.threads)] if args.threads else []
+    if args.decode_only:
+        decode_only(args.prefill, args.steps, args.runs, threads, args.update)
+        return
     began = time.perf_counter()
     report: dict[str, Any] = {
         "benchmark": "model_cpu",
@@ -544,7 +672,7 @@ def main() -> None:
                 report["checkpoint"] = run_worker(["write", directory], timeout=900)
                 if "error" not in report["checkpoint"]:
                     worker = ["decoder", directory, str(args.prefill), str(args.steps)]
-                    result = run_worker(worker, timeout=900)
+                    result = run_worker([*worker, *threads], timeout=900)
                     report.update(result if "error" not in result else {"load": result})
             finally:
                 shutil.rmtree(directory, ignore_errors=True)

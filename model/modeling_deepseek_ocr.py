@@ -19,14 +19,12 @@ import json
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError, safe_open
 from torch import nn
 from transformers import initialization as init
 from transformers.cache_utils import Cache
@@ -46,6 +44,7 @@ from typing_extensions import Self
 
 from optical_memory.errors import CheckpointError
 
+from .checkpoint_files_deepseek_ocr import SafetensorsFiles
 from .configuration_deepseek_ocr import (
     DeepseekOcrClipConfig,
     DeepSeekOCRConfig,
@@ -63,6 +62,7 @@ from .conversion_deepseek_ocr import (
 )
 from .generation_deepseek_ocr import DeepSeekOCRGenerationMixin
 from .layout_deepseek_ocr import VisionTokenLayout, vision_token_layout
+from .moe_deepseek_ocr import DeepseekOcrLinear, use_fast_decode
 
 __all__ = [
     "DeepSeekOCR",
@@ -194,9 +194,14 @@ class DeepseekOcrClipEncoder(CLIPPreTrainedModel):
 
 
 class DeepseekOcrTextModel(DeepseekOcr2TextModel):
-    """transformers' DeepSeek MoE text model (the decoder of DeepSeek-OCR-2 is the same one)."""
+    """transformers' DeepSeek MoE text model (the decoder of DeepSeek-OCR-2 is the same one),
+    with the MoE blocks and linears of ``moe_deepseek_ocr`` (fast decode, same parameters)."""
 
     config: DeepseekOcrTextConfig
+
+    def __init__(self, config: DeepseekOcrTextConfig) -> None:
+        super().__init__(config)
+        use_fast_decode(self)
 
 
 class DeepseekOcrVisionTower(nn.Module):
@@ -279,7 +284,8 @@ class DeepSeekOCR(DeepSeekOCRGenerationMixin, DeepseekOcrPreTrainedModel):
     def __init__(self, config: DeepSeekOCRConfig) -> None:
         super().__init__(config)
         self.model = DeepseekOcrModel(config)
-        self.lm_head = nn.Linear(config.text.hidden_size, config.text.vocab_size, bias=False)
+        width, vocab = config.text.hidden_size, config.text.vocab_size
+        self.lm_head = DeepseekOcrLinear(width, vocab, bias=False)  # one row: a GEMV
         self.post_init()
 
     # --- vision -----------------------------------------------------------------------
@@ -443,21 +449,29 @@ class DeepSeekOCR(DeepSeekOCRGenerationMixin, DeepseekOcrPreTrainedModel):
             CheckpointMismatchError: naming every missing, unexpected or misshapen key.
         """
         shapes = {name: tuple(tensor.shape) for name, tensor in tensors.items()}
-        return self._load_official(
-            shapes, tensors.__getitem__, strict=strict, device=None, dtype=None
-        )
+
+        def read(name: str, dtype: torch.dtype, device: torch.device | None) -> torch.Tensor:
+            tensor = tensors[name]
+            return tensor.to(device=device or tensor.device, dtype=dtype)
+
+        return self._load_official(shapes, read, strict=strict, device=None, dtype=None)
 
     def _load_official(
         self,
         shapes: Mapping[str, tuple[int, ...]],
-        read: Callable[[str], torch.Tensor],
+        read: Callable[[str, torch.dtype, torch.device | None], torch.Tensor],
         *,
         strict: bool,
         device: torch.device | None,
         dtype: torch.dtype | None,
+        read_into: Callable[[str, torch.Tensor, int], None] | None = None,
     ) -> LoadReport:
         """Check, convert and assign; meta parameters go to ``device`` (``None``: the
-        source's), every parameter becomes ``dtype`` (``None``: the parameter's)."""
+        source's), every parameter becomes ``dtype`` (``None``: the parameter's).
+
+        ``read(name, dtype, device)`` returns an official tensor cast and placed; the
+        optional ``read_into`` fills row blocks and packed experts in place (see
+        ``import_step``)."""
         current = self.state_dict(keep_vars=True)
         ours = {name: tuple(t.shape) for name, t in current.items()}
         if _NATIVE_MARKER in shapes:
@@ -480,10 +494,9 @@ class DeepSeekOCR(DeepSeekOCRGenerationMixin, DeepseekOcrPreTrainedModel):
             def fetch(
                 name: str, cast: torch.dtype = step_dtype, to: torch.device | None = step_device
             ) -> torch.Tensor:
-                tensor = read(name)
-                return tensor.to(device=to or tensor.device, dtype=cast)
+                return read(name, cast, to)
 
-            for name, tensor in import_step(step, fetch, place).items():
+            for name, tensor in import_step(step, fetch, place, read_into).items():
                 self._assign(name, tensor)
         self._materialize_buffers()
         return report
@@ -542,8 +555,10 @@ class DeepSeekOCR(DeepSeekOCRGenerationMixin, DeepseekOcrPreTrainedModel):
         saved by ``DeepSeekOCRConfig.save_pretrained``) and the safetensors weights
         (``model.safetensors.index.json`` shards, else ``model-00001-of-000001.safetensors``
         or ``model.safetensors``) with official tensor names, or with our own names as
-        ``save_pretrained`` writes them. The model is built on the
-        meta device and each tensor is memory-mapped, cast and placed one at a time, so no
+        ``save_pretrained`` writes them. The model is built on the meta device, then filled
+        one tensor at a time: a tensor kept as stored (same dtype, on the CPU) is a view
+        into a memory map of the file, and every other one (cast, moved, a packed expert
+        or a row block) is read with positional reads straight into its own memory, so no
         second copy of the weights is ever held. Nothing is downloaded.
 
         Args:
@@ -570,31 +585,16 @@ class DeepSeekOCR(DeepSeekOCRGenerationMixin, DeepseekOcrPreTrainedModel):
         config.name_or_path = str(directory)  # where the tokenizer is found later
         files = _weight_files(directory)
         target = torch.device(device) if device is not None else torch.device("cpu")
-        with ExitStack() as stack:
-            handles: dict[str, Any] = {}
-            shapes: dict[str, tuple[int, ...]] = {}
-            stored: torch.dtype | None = None
-            for file in files:
-                handle = _open_safetensors(stack, file)
-                for key in handle.keys():  # noqa: SIM118 (safe_open has no __iter__)
-                    if key in handles:
-                        raise CheckpointError(f"{key} appears in more than one file of {directory}")
-                    handles[key] = (handle, file)
-                    sliced = handle.get_slice(key)
-                    shapes[key] = tuple(sliced.get_shape())
-                    stored = stored or _torch_dtype(sliced.get_dtype())
+        with SafetensorsFiles(files) as weights:
             with torch.device("meta"):
                 model = cls(config)
-
-            def read(key: str) -> torch.Tensor:
-                handle, file = handles[key]
-                try:
-                    return handle.get_tensor(key)  # type: ignore[no-any-return]
-                except (SafetensorError, OSError, RuntimeError) as exc:
-                    raise CheckpointError(f"{file}: cannot read tensor {key}: {exc}") from exc
-
             model._load_official(
-                shapes, read, strict=True, device=target, dtype=dtype or stored or torch.float32
+                weights.shapes,
+                weights.tensor,
+                strict=True,
+                device=target,
+                dtype=dtype or weights.float_dtype or torch.float32,
+                read_into=weights.read_into,
             )
         model.eval()
         return model
@@ -636,22 +636,3 @@ def _weight_files(directory: Path) -> list[Path]:
             return [directory / name]
     tried = ", ".join((_INDEX_FILE, *_WEIGHT_FILES))
     raise CheckpointError(f"no weights in {directory} (looked for {tried})")
-
-
-def _open_safetensors(stack: ExitStack, file: Path) -> Any:
-    try:
-        return stack.enter_context(safe_open(str(file), framework="pt", device="cpu"))
-    except (SafetensorError, OSError, RuntimeError, ValueError) as exc:
-        raise CheckpointError(f"{file} is not a readable safetensors file: {exc}") from exc
-
-
-_SAFETENSORS_DTYPES = {
-    "BF16": torch.bfloat16,
-    "F16": torch.float16,
-    "F32": torch.float32,
-    "F64": torch.float64,
-}
-
-
-def _torch_dtype(name: str) -> torch.dtype | None:
-    return _SAFETENSORS_DTYPES.get(name)
