@@ -180,6 +180,8 @@ def model_cpu_tables(data: dict[str, Any]) -> str:
             f"| from_pretrained peak RSS | {load['peak_rss_gib']:.2f} GiB (anonymous"
             f" {load['peak_rss_anon_gib']:.2f} + file-backed {load['peak_rss_file_gib']:.2f}) |"
             f" <= 8 GiB: {mark[load['meets_target']]} |",
+            f"| RSS once every weight is read (mapped weights fault in lazily) |"
+            f" {load['rss_after_touching_all_weights_gib']:.2f} GiB | |",
             f"| from_pretrained time (warm page cache) | {load['load_s']:.0f} s | |",
             f"| prefill, {dec['prefill_tokens']} tokens |"
             f" {dec['prefill_tokens_per_s']:.0f} tokens/s | |",
