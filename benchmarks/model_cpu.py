@@ -342,6 +342,12 @@ def worker_decoder(directory: str, prefill: int, steps: int) -> dict[str, Any]:
     peaks = sampler.stop()
     load_peak = peak_rss_bytes()
     after_load = proc_status()
+    # Mapped weights fault in lazily: read each once so the RSS a user meets is counted.
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.sum()
+    touched = proc_status()
+    touched_peak = peak_rss_bytes()
     loads.append(load())
     params = sum(p.numel() for p in model.parameters())
     dtypes = sorted({str(p.dtype) for p in model.parameters()})
@@ -360,8 +366,14 @@ def worker_decoder(directory: str, prefill: int, steps: int) -> dict[str, Any]:
             "rss_after_load_anon_gib": gib(after_load["RssAnon"]),
             "rss_after_load_file_gib": gib(after_load["RssFile"]),
             "rss_after_imports_gib": gib(rss_start),
+            "rss_after_touching_all_weights_gib": gib(touched["VmRSS"]),
+            "rss_after_touching_all_weights_anon_file_gib": [
+                gib(touched["RssAnon"]),
+                gib(touched["RssFile"]),
+            ],
+            "peak_rss_with_all_weights_read_gib": gib(touched_peak),
             "target_peak_rss_gib": 8.0,
-            "meets_target": load_peak <= 8 * GIB,
+            "meets_target": max(load_peak, touched_peak) <= 8 * GIB,
             "page_cache": "warm (checkpoint just written)",
         },
         "decoder": decoder,
@@ -423,9 +435,7 @@ def build_random_decoder() -> Any:
 def measure_decoder(model: Any, prefill: int, steps: int) -> dict[str, Any]:
     """Prefill and greedy decode speed, the bandwidth bound, the probes and 1-thread decode."""
     import torch
-    from transformers import DynamicCache
 
-    config = model.config
     ids = torch.randint(3, 128000, (1, prefill), generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
         # Warm-up: the first calls pick and build the oneDNN kernels.
@@ -435,7 +445,8 @@ def measure_decoder(model: Any, prefill: int, steps: int) -> dict[str, Any]:
             out = model(token, past_key_values=out.past_key_values, logits_to_keep=1)
 
         start = time.perf_counter()
-        out = model(ids, past_key_values=DynamicCache(config=config.text), logits_to_keep=1)
+        # A fresh cache of the model's own kind, as generate() uses (DeepseekOcrKVCache).
+        out = model(ids, logits_to_keep=1)
         prefill_s = time.perf_counter() - start
         step_times = []
         for _ in range(steps):
@@ -460,7 +471,7 @@ def measure_decoder(model: Any, prefill: int, steps: int) -> dict[str, Any]:
         torch.set_num_threads(threads)
     decode_peak = peak_rss_bytes()
 
-    active = active_decode_params(config)
+    active = active_decode_params(model.config)
     active_bytes = 2 * sum(active.values())
     bandwidth = copy_bandwidth()
     bound = bandwidth["copy_GBps"] * 1e9 / active_bytes
