@@ -26,15 +26,14 @@ from redis.retry import Retry
 
 from optical_memory.records import Page, Segment, Turn, VisionTokens
 from optical_memory.store.base import DEFAULT_TENANT, Retention, check_name
-from optical_memory.store.redis_layout import (
+from optical_memory.store.redis_connection import (
     DEFAULT_URL,
     MAX_WATCH_CONFLICTS,
-    RedisStoreBase,
     cluster_unreachable_is_a_connection_error,
     is_retryable,
-    lrange_bounds,
     reraise_lost_connection,
 )
+from optical_memory.store.redis_layout import RedisStoreBase, lrange_bounds
 
 __all__ = ["AsyncRedisStore", "RedisStore"]
 

@@ -24,7 +24,8 @@ from optical_memory.errors import (
 )
 from optical_memory.store.base import AsyncStore, Store
 from optical_memory.store.redis import AsyncRedisStore, RedisStore
-from optical_memory.store.redis_layout import Keys, parse_redis_url, redact_url
+from optical_memory.store.redis_connection import parse_redis_url, redact_url
+from optical_memory.store.redis_layout import Keys
 from tests.integration_tests.store.records_for_tests import segment, turn, vision_tokens
 from tests.integration_tests.store.redis_servers import (
     RedisCluster,
