@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, Protocol, cast, overload
 
 import torch
+from transformers.cache_utils import DynamicCache, DynamicLayer
 from transformers.generation.logits_process import LogitsProcessor
 
 from optical_memory.errors import CheckpointError, InvalidSettingError
@@ -40,6 +41,7 @@ from .processing_deepseek_ocr import DEFAULT_PROMPT, DeepSeekOCRProcessor, Speci
 __all__ = [
     "DEFAULT_PROMPT",
     "DeepSeekOCRGenerationMixin",
+    "DeepseekOcrKVCache",
     "EncodedImage",
     "GenerationResult",
     "NoRepeatNGram",
@@ -142,6 +144,75 @@ def _ban(scores: torch.Tensor, banned: Sequence[set[int]]) -> torch.Tensor:
         if ids:
             scores[row, sorted(ids)] = float("-inf")
     return scores
+
+
+class _GrowingKVLayer(DynamicLayer):  # type: ignore[no-untyped-call]  # untyped base
+    """A ``DynamicLayer`` whose keys and values are views into buffers with spare room.
+
+    transformers' layer concatenates the whole cache with each new token, copying it every
+    decode step; here a step writes one row in place and the buffers grow (by a quarter,
+    at least 256 rows) only when full. Whatever replaces ``keys``/``values`` (batch
+    selection, cropping) stays valid: the next update notices and starts new buffers.
+    """
+
+    _key_buffer: torch.Tensor | None = None
+    _value_buffer: torch.Tensor | None = None
+
+    def update(
+        self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Append ``(B, H, T, d)`` keys and values; return all of them as views."""
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        length = self.get_seq_length()
+        end = length + key_states.shape[-2]
+        keys, values = self._key_buffer, self._value_buffer
+        if (
+            keys is None
+            or values is None
+            or not (_heads(self.keys, keys, end) and _heads(self.values, values, end))
+        ):
+            capacity = end + max(256, end // 4)
+            keys = self._key_buffer = _grown(self.keys, key_states, length, capacity)
+            values = self._value_buffer = _grown(self.values, value_states, length, capacity)
+        keys[:, :, length:end].copy_(key_states)
+        values[:, :, length:end].copy_(value_states)
+        self.keys = keys[:, :, :end]  # (B, H, end, d) views
+        self.values = values[:, :, :end]
+        return self.keys, self.values
+
+
+def _heads(view: torch.Tensor | None, buffer: torch.Tensor, end: int) -> bool:
+    """Whether ``view`` still starts ``buffer`` (as this layer left it) and ``end`` rows fit."""
+    return (
+        view is not None
+        and end <= buffer.shape[2]
+        and view.data_ptr() == buffer.data_ptr()
+        and view.shape[:2] == buffer.shape[:2]
+        and view.stride() == buffer.stride()
+    )
+
+
+def _grown(old: torch.Tensor | None, new: torch.Tensor, length: int, rows: int) -> torch.Tensor:
+    """A ``(B, H, rows, d)`` buffer like ``new`` whose first ``length`` rows are ``old``'s."""
+    batch, heads, _, dim = new.shape
+    buffer = new.new_empty((batch, heads, rows, dim))
+    if length and old is not None:
+        buffer[:, :, :length].copy_(old)
+    return buffer
+
+
+class DeepseekOcrKVCache(DynamicCache):
+    """transformers' ``DynamicCache`` with preallocated layers: a decode step appends its
+    keys and values in place instead of copying the whole cache (same values, same API).
+
+    Example:
+        >>> out = model(input_ids, past_key_values=DeepseekOcrKVCache(), logits_to_keep=1)
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer_class_to_replicate = _GrowingKVLayer
 
 
 class EncodedImage(NamedTuple):
@@ -554,7 +625,7 @@ class OCRGenerationAPI:
         # Positions start at 0 on each prompt's first real token, as if it were alone.
         positions = (real.cumsum(dim=1) - 1).clamp(min=0)  # (B, L)
         mask = None if bool(real.all()) else real
-        logits, cache = self._decoder_forward(ids, vision, mask, positions, None)
+        logits, cache = self._decoder_forward(ids, vision, mask, positions, DeepseekOcrKVCache())
         return logits, cache, mask, positions[:, -1:]
 
 

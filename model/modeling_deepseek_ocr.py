@@ -60,7 +60,7 @@ from .conversion_deepseek_ocr import (
     export_step,
     import_step,
 )
-from .generation_deepseek_ocr import DeepSeekOCRGenerationMixin
+from .generation_deepseek_ocr import DeepSeekOCRGenerationMixin, DeepseekOcrKVCache
 from .layout_deepseek_ocr import VisionTokenLayout, vision_token_layout
 from .moe_deepseek_ocr import DeepseekOcrLinear, use_fast_decode
 
@@ -382,7 +382,7 @@ class DeepSeekOCR(DeepSeekOCRGenerationMixin, DeepseekOcrPreTrainedModel):
             attention_mask: ``(B, L_past + L)`` 1 for real tokens, 0 for padding.
             position_ids: ``(B, L)``; by default they continue from the cache.
             past_key_values: a transformers ``Cache`` from an earlier call.
-            use_cache: return a cache (a new ``DynamicCache`` if none was given).
+            use_cache: return a cache (a new ``DeepseekOcrKVCache`` if none was given).
             logits_to_keep: compute logits only for the last this many positions (0: all).
 
         Returns:
@@ -410,6 +410,8 @@ class DeepSeekOCR(DeepSeekOCRGenerationMixin, DeepseekOcrPreTrainedModel):
                 # index assignment rather than masked_scatter, which misbehaves on MPS
                 inputs_embeds = inputs_embeds.clone()
                 inputs_embeds[slots] = tokens.to(inputs_embeds.device, inputs_embeds.dtype)
+        if use_cache and past_key_values is None:
+            past_key_values = DeepseekOcrKVCache()
         outputs = self.model.language_model(
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,

@@ -35,6 +35,10 @@ _Module = TypeVar("_Module", bound=nn.Module)
 class DeepseekOcrLinear(nn.Linear):
     """``nn.Linear`` that runs a single input row (a one-token decode step) as a GEMV."""
 
+    max_gemv_rows = 32768
+    """A taller weight (``lm_head``: 129,280 rows) runs as GEMVs over blocks of this many
+    rows, which this CPU reads faster than one long GEMV (same dot products, same result)."""
+
     @classmethod
     def from_linear(cls, linear: nn.Linear) -> DeepseekOcrLinear:
         """A fast linear holding ``linear``'s own parameters (nothing is copied)."""
@@ -49,11 +53,24 @@ class DeepseekOcrLinear(nn.Linear):
         if input.numel() != self.in_features:
             return super().forward(input)
         row = input.reshape(-1)  # (in,)
-        if self.bias is None:
+        if self.out_features > self.max_gemv_rows:
+            out = self._blocked_gemv(row)
+        elif self.bias is None:
             out = torch.mv(self.weight, row)  # (out,)
         else:
             out = torch.addmv(self.bias, self.weight, row)
         return out.view(*input.shape[:-1], -1)
+
+    def _blocked_gemv(self, row: torch.Tensor) -> torch.Tensor:
+        """``weight @ row (+ bias)`` as one GEMV per block of ``max_gemv_rows`` rows."""
+        out = row.new_empty(self.out_features)  # (out,)
+        for first in range(0, self.out_features, self.max_gemv_rows):
+            rows = slice(first, first + self.max_gemv_rows)
+            if self.bias is None:
+                torch.mv(self.weight[rows], row, out=out[rows])
+            else:
+                torch.addmv(self.bias[rows], self.weight[rows], row, out=out[rows])
+        return out
 
 
 class DeepseekOcrTextMoe(DeepseekOcr2TextMoe):

@@ -106,6 +106,22 @@ def test_linear_one_row_matches_nn_linear(bias: bool, dtype: torch.dtype) -> Non
         torch.testing.assert_close(got.float(), expected.float(), rtol=2**-7, atol=2**-7)
 
 
+@pytest.mark.parametrize("bias", [False, True])
+def test_tall_linear_in_row_blocks_equals_one_gemv(
+    bias: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``lm_head``'s blocked GEMV computes the very same dot products as one ``torch.mv``."""
+    torch.manual_seed(0)
+    fast = DeepseekOcrLinear(WIDTH, 100, bias=bias).bfloat16()
+    row = torch.randn(1, 1, WIDTH).bfloat16()
+    with torch.no_grad():
+        whole = fast(row)
+        monkeypatch.setattr(DeepseekOcrLinear, "max_gemv_rows", 16)  # 7 blocks, the last short
+        blocked = fast(row)
+    assert blocked.shape == (1, 1, 100)
+    assert torch.equal(blocked, whole)
+
+
 def test_decoder_uses_them_with_transformers_parameter_names() -> None:
     model = DeepSeekOCR(DeepSeekOCRConfig.tiny())
     text = model.model.language_model
