@@ -30,12 +30,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, Protocol, cast, overload
 
 import torch
-from transformers.cache_utils import DynamicCache, DynamicLayer
-from transformers.generation.logits_process import LogitsProcessor
 
 from optical_memory.errors import CheckpointError, InvalidSettingError
 
 from .image_processing_deepseek_ocr import DeepSeekOCRImageProcessor, ImageSource, ViewLayout
+from .kv_cache_deepseek_ocr import DeepseekOcrKVCache
+from .no_repeat_deepseek_ocr import NoRepeatNGram, NoRepeatNGramLogitsProcessor, ban_ids
 from .processing_deepseek_ocr import DEFAULT_PROMPT, DeepSeekOCRProcessor, SpecialTokenIds
 
 __all__ = [
@@ -50,169 +50,11 @@ __all__ = [
     "StreamChunk",
 ]
 
-TABLE_CELL_IDS = (128821, 128822)
-"""``<td>`` and ``</td>`` in the released tokenizer."""
-
 DEFAULT_MAX_NEW_TOKENS = 8192
 """The official limit (the model's training sequence length)."""
 
-
-@dataclass(frozen=True)
-class NoRepeatNGram:
-    """The n-gram no-repeat rule, over generated ids only (vLLM semantics).
-
-    The fields are named as in vLLM's ``NGramPerReqLogitsProcessor`` arguments (and the
-    core's ``optical_memory.decoders.NoRepeatNGram``), so one setting serves both paths.
-
-    Attributes:
-        ngram_size: ``n``; the official image recipe uses 30 (20 for PDFs, 40 for
-            benchmarks).
-        window_size: How many of the latest positions n-grams may start in.
-        whitelist_token_ids: Ids that are never banned (``<td>``, ``</td>`` by default).
-
-    Raises:
-        InvalidSettingError: A size below 1.
-    """
-
-    ngram_size: int = 30
-    window_size: int = 90
-    whitelist_token_ids: tuple[int, ...] = TABLE_CELL_IDS
-
-    def __post_init__(self) -> None:
-        if self.ngram_size < 1 or self.window_size < 1:
-            raise InvalidSettingError(
-                "ngram_size and window_size must be at least 1, got "
-                f"{self.ngram_size} and {self.window_size}"
-            )
-        object.__setattr__(self, "whitelist_token_ids", tuple(self.whitelist_token_ids))
-
-    def banned(self, generated: Sequence[int]) -> set[int]:
-        """Ids that may not come next after ``generated``.
-
-        Args:
-            generated: The ids generated so far (no prompt ids).
-
-        Returns:
-            The banned ids, whitelist excluded; empty while fewer than ``ngram_size`` ids
-            exist.
-        """
-        n = self.ngram_size
-        length = len(generated)
-        if length < n:
-            return set()
-        prefix = list(generated[length - n + 1 :])
-        banned: set[int] = set()
-        # n-grams start in [length - window, length - n], clipped to the sequence.
-        for start in range(max(0, length - self.window_size), length - n + 1):
-            if list(generated[start : start + n - 1]) == prefix:
-                banned.add(generated[start + n - 1])
-        return banned.difference(self.whitelist_token_ids)
-
-
-class NoRepeatNGramLogitsProcessor(LogitsProcessor):
-    """:class:`NoRepeatNGram` as a transformers logits processor, for ``model.generate``.
-
-    Args:
-        rule: The rule (official defaults when not given).
-        prompt_length: Columns of ``input_ids`` that are prompt (the padded prompt length
-            in a batch); only later ids count as generated.
-    """
-
-    def __init__(self, rule: NoRepeatNGram | None = None, prompt_length: int = 0) -> None:
-        self.rule = rule or NoRepeatNGram()
-        self.prompt_length = prompt_length
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor) -> torch.Tensor:
-        """Set the scores of banned ids to ``-inf`` in every row.
-
-        Args:
-            input_ids: ``(batch, prompt + generated)`` ids.
-            scores: ``(batch, vocab)`` next-token scores.
-
-        Returns:
-            The scores, with banned ids at ``-inf`` (a copy when anything is banned).
-        """
-        rows = input_ids[:, self.prompt_length :].tolist()
-        return _ban(scores, [self.rule.banned(row) for row in rows])
-
-
-def _ban(scores: torch.Tensor, banned: Sequence[set[int]]) -> torch.Tensor:
-    if not any(banned):
-        return scores
-    scores = scores.clone()
-    for row, ids in enumerate(banned):
-        if ids:
-            scores[row, sorted(ids)] = float("-inf")
-    return scores
-
-
-class _GrowingKVLayer(DynamicLayer):  # type: ignore[no-untyped-call]  # untyped base
-    """A ``DynamicLayer`` whose keys and values are views into buffers with spare room.
-
-    transformers' layer concatenates the whole cache with each new token, copying it every
-    decode step; here a step writes one row in place and the buffers grow (by a quarter,
-    at least 256 rows) only when full. Whatever replaces ``keys``/``values`` (batch
-    selection, cropping) stays valid: the next update notices and starts new buffers.
-    """
-
-    _key_buffer: torch.Tensor | None = None
-    _value_buffer: torch.Tensor | None = None
-
-    def update(
-        self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Append ``(B, H, T, d)`` keys and values; return all of them as views."""
-        if not self.is_initialized:
-            self.lazy_initialization(key_states, value_states)
-        length = self.get_seq_length()
-        end = length + key_states.shape[-2]
-        keys, values = self._key_buffer, self._value_buffer
-        if (
-            keys is None
-            or values is None
-            or not (_heads(self.keys, keys, end) and _heads(self.values, values, end))
-        ):
-            capacity = end + max(256, end // 4)
-            keys = self._key_buffer = _grown(self.keys, key_states, length, capacity)
-            values = self._value_buffer = _grown(self.values, value_states, length, capacity)
-        keys[:, :, length:end].copy_(key_states)
-        values[:, :, length:end].copy_(value_states)
-        self.keys = keys[:, :, :end]  # (B, H, end, d) views
-        self.values = values[:, :, :end]
-        return self.keys, self.values
-
-
-def _heads(view: torch.Tensor | None, buffer: torch.Tensor, end: int) -> bool:
-    """Whether ``view`` still starts ``buffer`` (as this layer left it) and ``end`` rows fit."""
-    return (
-        view is not None
-        and end <= buffer.shape[2]
-        and view.data_ptr() == buffer.data_ptr()
-        and view.shape[:2] == buffer.shape[:2]
-        and view.stride() == buffer.stride()
-    )
-
-
-def _grown(old: torch.Tensor | None, new: torch.Tensor, length: int, rows: int) -> torch.Tensor:
-    """A ``(B, H, rows, d)`` buffer like ``new`` whose first ``length`` rows are ``old``'s."""
-    batch, heads, _, dim = new.shape
-    buffer = new.new_empty((batch, heads, rows, dim))
-    if length and old is not None:
-        buffer[:, :, :length].copy_(old)
-    return buffer
-
-
-class DeepseekOcrKVCache(DynamicCache):
-    """transformers' ``DynamicCache`` with preallocated layers: a decode step appends its
-    keys and values in place instead of copying the whole cache (same values, same API).
-
-    Example:
-        >>> out = model(input_ids, past_key_values=DeepseekOcrKVCache(), logits_to_keep=1)
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.layer_class_to_replicate = _GrowingKVLayer
+DEFAULT_NO_REPEAT = NoRepeatNGram()
+"""The official rule: n-grams of 30 within the last 90 generated ids, table cells exempt."""
 
 
 class EncodedImage(NamedTuple):
@@ -362,7 +204,7 @@ class OCRGenerationAPI:
         *,
         mode: str | None = None,
         max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
-        no_repeat: NoRepeatNGram | None = NoRepeatNGram(),
+        no_repeat: NoRepeatNGram | None = DEFAULT_NO_REPEAT,
         stream: bool = False,
     ) -> GenerationResult | Iterator[StreamChunk]:
         """Generate greedily from a prompt with images (or their cached vision tokens).
@@ -407,7 +249,7 @@ class OCRGenerationAPI:
         *,
         mode: str | None = None,
         max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
-        no_repeat: NoRepeatNGram | None = NoRepeatNGram(),
+        no_repeat: NoRepeatNGram | None = DEFAULT_NO_REPEAT,
     ) -> list[GenerationResult]:
         """Generate for several prompts at once (left-padded, one shared decoding loop).
 
@@ -442,7 +284,7 @@ class OCRGenerationAPI:
         prompt: str = DEFAULT_PROMPT,
         *,
         max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
-        no_repeat: NoRepeatNGram | None = NoRepeatNGram(),
+        no_repeat: NoRepeatNGram | None = DEFAULT_NO_REPEAT,
     ) -> str:
         """Read one image to text with the official recipe.
 
@@ -469,7 +311,7 @@ class OCRGenerationAPI:
         *,
         batch_size: int = 8,
         max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
-        no_repeat: NoRepeatNGram | None = NoRepeatNGram(),
+        no_repeat: NoRepeatNGram | None = DEFAULT_NO_REPEAT,
     ) -> list[str]:
         """Read several images, ``batch_size`` pages per decoding batch.
 
@@ -578,7 +420,7 @@ class OCRGenerationAPI:
         for step in range(max_new_tokens):
             banned = [no_repeat.banned(rows[r].generated) if no_repeat else set() for r in active]
             with torch.inference_mode():
-                chosen = _ban(logits, banned).argmax(dim=-1).tolist()
+                chosen = ban_ids(logits, banned).argmax(dim=-1).tolist()
             keep: list[int] = []
             for local, (row_index, token) in enumerate(zip(active, chosen, strict=True)):
                 row = rows[row_index]

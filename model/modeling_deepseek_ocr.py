@@ -60,7 +60,8 @@ from .conversion_deepseek_ocr import (
     export_step,
     import_step,
 )
-from .generation_deepseek_ocr import DeepSeekOCRGenerationMixin, DeepseekOcrKVCache
+from .generation_deepseek_ocr import DeepSeekOCRGenerationMixin
+from .kv_cache_deepseek_ocr import DeepseekOcrKVCache
 from .layout_deepseek_ocr import VisionTokenLayout, vision_token_layout
 from .moe_deepseek_ocr import DeepseekOcrLinear, use_fast_decode
 
