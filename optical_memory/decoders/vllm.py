@@ -199,6 +199,7 @@ class _VLLMDecoderBase:
         self.extra_body = dict(extra_body or {})
         self._api_key = api_key or None
         self._workers = workers
+        self._lock = threading.Lock()  # guards the sync twin's lazily made client and pool
 
     @property
     def url(self) -> str:
@@ -395,41 +396,9 @@ class VLLMDecoder(_VLLMDecoderBase, WorkerDecoder):
         InvalidSettingError: A malformed ``base_url`` or an out-of-range setting.
     """
 
-    def __init__(
-        self,
-        base_url: str = "http://localhost:8000/v1",
-        *,
-        model: str = _DEFAULT_MODEL,
-        api_key: str | None = None,
-        prompt: str = "Free OCR.",
-        max_tokens: int | None = 4096,
-        no_repeat: NoRepeatNGram | None = _RECIPE_NGRAM,
-        strip_grounding: bool = False,
-        workers: int = 8,
-        timeout: float = 600.0,
-        connect_timeout: float = 10.0,
-        max_retries: int = 3,
-        retry_backoff: float = 0.5,
-        extra_body: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(
-            base_url,
-            model=model,
-            api_key=api_key,
-            prompt=prompt,
-            max_tokens=max_tokens,
-            no_repeat=no_repeat,
-            strip_grounding=strip_grounding,
-            workers=workers,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            max_retries=max_retries,
-            retry_backoff=retry_backoff,
-            extra_body=extra_body,
-        )
-        self._client: httpx.Client | None = None
-        self._pool: ThreadPoolExecutor | None = None
-        self._lock = threading.Lock()
+    # Made on first use (see _open); the settings live in _VLLMDecoderBase.
+    _client: httpx.Client | None = None
+    _pool: ThreadPoolExecutor | None = None
 
     def decode(self, images: Sequence[ImageInput]) -> list[str]:
         """Read each page to text on the server.
@@ -518,39 +487,8 @@ class AsyncVLLMDecoder(_VLLMDecoderBase):
         ...     texts = await ocr.decode([page.image for page in pages])
     """
 
-    def __init__(
-        self,
-        base_url: str = "http://localhost:8000/v1",
-        *,
-        model: str = _DEFAULT_MODEL,
-        api_key: str | None = None,
-        prompt: str = "Free OCR.",
-        max_tokens: int | None = 4096,
-        no_repeat: NoRepeatNGram | None = _RECIPE_NGRAM,
-        strip_grounding: bool = False,
-        workers: int = 8,
-        timeout: float = 600.0,
-        connect_timeout: float = 10.0,
-        max_retries: int = 3,
-        retry_backoff: float = 0.5,
-        extra_body: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(
-            base_url,
-            model=model,
-            api_key=api_key,
-            prompt=prompt,
-            max_tokens=max_tokens,
-            no_repeat=no_repeat,
-            strip_grounding=strip_grounding,
-            workers=workers,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            max_retries=max_retries,
-            retry_backoff=retry_backoff,
-            extra_body=extra_body,
-        )
-        self._client: httpx.AsyncClient | None = None
+    # Made on first use; the settings live in _VLLMDecoderBase.
+    _client: httpx.AsyncClient | None = None
 
     async def decode(self, images: Sequence[ImageInput]) -> list[str]:
         """Read each page to text on the server; see :meth:`VLLMDecoder.decode`."""
