@@ -12,20 +12,30 @@ casts once, as the official DeepSeek-OCR code does, then adds the shared experts
 ``max_loop_tokens`` tokens (prefill) it is transformers' block unchanged.
 
 ``DeepseekOcrLinear`` does the same for the dense projections (attention, the dense MLP,
-the shared experts, ``lm_head``): one row goes through ``torch.mv``, which reads a
-``1280 x 1280`` bf16 weight about 1.5 times as fast as ``F.linear`` on this CPU.
+the shared experts, ``lm_head``): one row goes through a GEMV.
+
+On CPU both first try the compiled kernels of ``decode_kernels_deepseek_ocr`` (one token
+through the whole MoE block as one graph; a GEMV that streams bf16 weights about twice as
+fast as ``torch.mv``). Where those do not run, the eager path below is used.
 
 Shapes in comments: T tokens, D hidden size, I expert width, k experts per token.
 """
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers.models.deepseek_ocr2.modeling_deepseek_ocr2 import DeepseekOcr2TextMoe
+from transformers.models.deepseek_ocr2.modeling_deepseek_ocr2 import (
+    DeepseekOcr2TextAttention,
+    DeepseekOcr2TextMLP,
+    DeepseekOcr2TextMoe,
+)
+
+from .attention_deepseek_ocr import DeepseekOcrTextAttention
+from .decode_kernels_deepseek_ocr import compiled_gemv, compiled_moe_step
 
 __all__ = ["DeepseekOcrLinear", "DeepseekOcrTextMoe", "use_fast_decode"]
 
@@ -53,7 +63,10 @@ class DeepseekOcrLinear(nn.Linear):
         if input.numel() != self.in_features:
             return super().forward(input)
         row = input.reshape(-1)  # (in,)
-        if self.out_features > self.max_gemv_rows:
+        compiled = compiled_gemv(self.weight, row)
+        if compiled is not None:
+            out = compiled if self.bias is None else compiled + self.bias
+        elif self.out_features > self.max_gemv_rows:
             out = self._blocked_gemv(row)
         elif self.bias is None:
             out = torch.mv(self.weight, row)  # (out,)
@@ -97,6 +110,10 @@ class DeepseekOcrTextMoe(DeepseekOcr2TextMoe):
         flat = hidden_states.reshape(-1, hidden_states.shape[-1])  # (T, D)
         if flat.shape[0] > self.max_loop_tokens:
             return super().forward(hidden_states)
+        if flat.shape[0] == 1 and self._one_graph:
+            compiled = self._compiled_one_token(flat[0])
+            if compiled is not None:
+                return compiled.view(hidden_states.shape)
         _, weights, experts = self.gate(flat)  # (T, k) fp32, (T, k) int64
         if flat.shape[0] == 1:
             routed = self._one_token(flat[0], experts[0].tolist(), weights[0].tolist())[None]
@@ -104,6 +121,36 @@ class DeepseekOcrTextMoe(DeepseekOcr2TextMoe):
             routed = self._few_tokens(flat, experts, weights)  # (T, D) fp32
         out: torch.Tensor = routed.to(flat.dtype) + self.shared_experts(flat)  # (T, D)
         return out.view(hidden_states.shape)
+
+    @property
+    def _one_graph(self) -> bool:
+        """Whether this block is what ``compiled_moe_step`` computes: SiLU experts, greedy
+        routing, shared experts as one bias-free MLP."""
+        shared = self.shared_experts
+        return (
+            self.config.hidden_act == "silu"
+            and self.gate.topk_method == "greedy"
+            and type(shared) is DeepseekOcr2TextMLP
+            and all(
+                isinstance(linear, nn.Linear) and linear.bias is None
+                for linear in (shared.gate_proj, shared.up_proj, shared.down_proj)
+            )
+        )
+
+    def _compiled_one_token(self, row: torch.Tensor) -> torch.Tensor | None:
+        """One ``(D,)`` token through the compiled block, ``(D,)``; ``None`` if it did not run."""
+        shared, experts = self.shared_experts, self.experts
+        return compiled_moe_step(
+            row,
+            self.gate.weight,
+            experts.gate_up_proj,
+            experts.down_proj,
+            shared.gate_proj.weight,
+            shared.up_proj.weight,
+            shared.down_proj.weight,
+            cast(int, self.gate.top_k),  # typed optional in transformers; set by every config
+            float(self.gate.routed_scaling_factor),
+        )
 
     def _expert(self, index: int, rows: torch.Tensor) -> torch.Tensor:
         """Expert ``index`` on ``(D,)`` or ``(n, D)`` rows, in the weights' dtype."""
@@ -156,8 +203,8 @@ def _linear(rows: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
 
 
 def use_fast_decode(model: nn.Module) -> None:
-    """Swap in ``DeepseekOcrTextMoe`` for every MoE block and ``DeepseekOcrLinear`` for every
-    plain ``nn.Linear`` inside ``model``.
+    """Swap in ``DeepseekOcrTextMoe`` for every MoE block, ``DeepseekOcrTextAttention`` for
+    every attention block and ``DeepseekOcrLinear`` for every plain ``nn.Linear`` in ``model``.
 
     The new modules take over the old ones' submodules and parameters, so nothing is copied
     or renamed and checkpoints load as before.
@@ -166,5 +213,7 @@ def use_fast_decode(model: nn.Module) -> None:
         for name, child in list(parent.named_children()):
             if type(child) is DeepseekOcr2TextMoe:
                 setattr(parent, name, DeepseekOcrTextMoe.from_moe(child))
+            elif type(child) is DeepseekOcr2TextAttention:
+                setattr(parent, name, DeepseekOcrTextAttention.from_attention(child))
             elif type(child) is nn.Linear:
                 setattr(parent, name, DeepseekOcrLinear.from_linear(child))

@@ -1,4 +1,8 @@
-"""The fast decode modules against transformers' and torch's own: same parameters, outputs."""
+"""The fast decode modules against transformers' and torch's own: same parameters, outputs.
+
+Every test runs twice: on the compiled CPU kernels, and on the eager path that replaces
+them where they cannot run (``OPTICAL_MEMORY_COMPILED_DECODE=0``).
+"""
 
 from __future__ import annotations
 
@@ -8,16 +12,25 @@ import pytest
 import torch
 from torch import nn
 from transformers.models.deepseek_ocr2.modeling_deepseek_ocr2 import (
+    DeepseekOcr2TextAttention,
     DeepseekOcr2TextModel,
     DeepseekOcr2TextMoe,
 )
 
 from optical_memory.model import DeepSeekOCR, DeepSeekOCRConfig, modeling_deepseek_ocr
+from optical_memory.model.attention_deepseek_ocr import DeepseekOcrTextAttention
 from optical_memory.model.configuration_deepseek_ocr import DeepseekOcrTextConfig
 from optical_memory.model.moe_deepseek_ocr import DeepseekOcrLinear, DeepseekOcrTextMoe
 
 WIDTH = 64
 FALLBACK = DeepseekOcrTextMoe.max_loop_tokens + 1
+
+
+@pytest.fixture(autouse=True, params=["compiled", "eager"])
+def kernels(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    switch = "1" if request.param == "compiled" else "0"
+    monkeypatch.setenv("OPTICAL_MEMORY_COMPILED_DECODE", switch)
+    return str(request.param)
 
 
 def blocks(dtype: torch.dtype) -> tuple[DeepseekOcr2TextMoe, DeepseekOcrTextMoe]:
@@ -126,6 +139,7 @@ def test_decoder_uses_them_with_transformers_parameter_names() -> None:
     model = DeepSeekOCR(DeepSeekOCRConfig.tiny())
     text = model.model.language_model
     assert [type(layer.mlp) for layer in text.layers][1:] == [DeepseekOcrTextMoe]
+    assert all(type(layer.self_attn) is DeepseekOcrTextAttention for layer in text.layers)
     linears = [m for m in (*text.modules(), model.lm_head) if isinstance(m, nn.Linear)]
     assert linears and all(type(m) is DeepseekOcrLinear for m in linears)
     with torch.device("meta"):
@@ -165,4 +179,5 @@ def test_decode_steps_match_the_fallback(monkeypatch: pytest.MonkeyPatch) -> Non
     fast = greedy()
     monkeypatch.setattr(DeepseekOcrTextMoe, "max_loop_tokens", 0)
     monkeypatch.setattr(DeepseekOcrLinear, "forward", nn.Linear.forward)
+    monkeypatch.setattr(DeepseekOcrTextAttention, "forward", DeepseekOcr2TextAttention.forward)
     torch.testing.assert_close(fast, greedy(), rtol=1e-5, atol=1e-6)
