@@ -13,8 +13,11 @@ values). Each measurement runs in a fresh subprocess, so its ``ru_maxrss`` is it
    then the decoder runs a prefill and greedy decode steps with the KV cache. Decode speed
    is set against the memory-bandwidth bound: the bytes a decoded token must read (attention,
    the dense MLP of layer 0, 6 routed + the shared experts, routers, norms, lm_head) over
-   the copy bandwidth measured in the same process. Two probes say where time goes: a bf16
-   GEMV over lm_head and one MoE block on one token. The checkpoint is deleted afterwards.
+   the copy bandwidth. That bandwidth moves with where the host schedules the two vCPUs
+   (35-70 GB/s from one process to the next on the same VM), so it is measured around every
+   round of decode steps, and each round is set against its own bound: the reported fraction
+   is the median over rounds. Two probes say where time goes: a bf16 GEMV over lm_head and
+   one MoE block on one token. The checkpoint is deleted afterwards.
 
 3. ``--decode-only``: part 2's decoder measurements alone, on a decoder whose random bf16
    weights are made in memory (DeepEncoder stays on the meta device; no checkpoint, no
@@ -305,6 +308,30 @@ def active_decode_params(config: Any) -> dict[str, int]:
     }
 
 
+DECODE_ROUNDS = 8
+
+
+class CopyProbe:
+    """Two preallocated 256 MiB buffers (far beyond any cache) for quick copy readings
+    between decode rounds; ``copy_GBps`` is the best of a few copies (read + written)."""
+
+    def __init__(self, nbytes: int = GIB // 4) -> None:
+        import torch
+
+        self.source = torch.ones(nbytes // 4, dtype=torch.float32)
+        self.target = torch.empty_like(self.source)
+        self.target.copy_(self.source)  # fault the pages in
+
+    def copy_GBps(self, repeats: int = 3) -> float:
+        best = min(self._timed_copy() for _ in range(repeats))
+        return 2 * self.source.numel() * 4 / best / 1e9
+
+    def _timed_copy(self) -> float:
+        start = time.perf_counter()
+        self.target.copy_(self.source)
+        return time.perf_counter() - start
+
+
 def copy_bandwidth(nbytes: int = GIB, repeats: int = 5) -> dict[str, float]:
     """STREAM-style copy (bytes read + written per second) and a read-only sum."""
     import torch
@@ -448,12 +475,22 @@ def measure_decoder(model: Any, prefill: int, steps: int) -> dict[str, Any]:
         # A fresh cache of the model's own kind, as generate() uses (DeepseekOcrKVCache).
         out = model(ids, logits_to_keep=1)
         prefill_s = time.perf_counter() - start
-        step_times = []
-        for _ in range(steps):
-            token = out.logits[:, -1].argmax(-1, keepdim=True)
-            start = time.perf_counter()
-            out = model(token, past_key_values=out.past_key_values, logits_to_keep=1)
-            step_times.append(time.perf_counter() - start)
+        probe = CopyProbe()
+        step_times: list[float] = []
+        rounds = []
+        for _ in range(DECODE_ROUNDS):
+            before = probe.copy_GBps()
+            times = []
+            for _ in range(max(1, steps // DECODE_ROUNDS)):
+                token = out.logits[:, -1].argmax(-1, keepdim=True)
+                start = time.perf_counter()
+                out = model(token, past_key_values=out.past_key_values, logits_to_keep=1)
+                times.append(time.perf_counter() - start)
+            # The larger of the two readings: the demanding bound for this round.
+            copy = max(before, probe.copy_GBps())
+            rounds.append((len(times) / sum(times), copy))
+            step_times += times
+        del probe
         if not torch.isfinite(out.logits).all():
             raise RuntimeError("decoder produced non-finite logits")
         loadavg_decode = load()
@@ -474,14 +511,17 @@ def measure_decoder(model: Any, prefill: int, steps: int) -> dict[str, Any]:
     active = active_decode_params(model.config)
     active_bytes = 2 * sum(active.values())
     bandwidth = copy_bandwidth()
-    bound = bandwidth["copy_GBps"] * 1e9 / active_bytes
-    decode_tps = steps / sum(step_times)
+    fractions = [tps / (copy * 1e9 / active_bytes) for tps, copy in rounds]
+    round_copy = statistics.median(copy for _, copy in rounds)
+    bound = round_copy * 1e9 / active_bytes
+    decode_tps = len(step_times) / sum(step_times)
+    fraction = statistics.median(fractions)
     return {
         "dtype": "bf16",
         "prefill_tokens": prefill,
         "prefill_s": round(prefill_s, 2),
         "prefill_tokens_per_s": round(prefill / prefill_s, 1),
-        "decode_steps": steps,
+        "decode_steps": len(step_times),
         "decode_ms_per_token_median": round(1000 * statistics.median(step_times), 1),
         "decode_tokens_per_s": round(decode_tps, 2),
         "decode_tokens_per_s_1_thread": round(len(one_thread) / sum(one_thread), 2),
@@ -489,11 +529,17 @@ def measure_decoder(model: Any, prefill: int, steps: int) -> dict[str, Any]:
         "active_params_per_token": sum(active.values()),
         "active_params_by_part": active,
         "active_bytes_per_token": active_bytes,
-        "bandwidth": bandwidth,
+        "bandwidth_rounds": [
+            {"tokens_per_s": round(tps, 2), "copy_GBps": round(copy, 1), "fraction": round(f, 3)}
+            for (tps, copy), f in zip(rounds, fractions, strict=True)
+        ],
+        "bandwidth_copy_GBps_median_of_rounds": round(round_copy, 1),
+        "bandwidth_end_of_run": bandwidth,
         "bound_tokens_per_s": round(bound, 2),
-        "fraction_of_bound": round(decode_tps / bound, 3),
+        "fraction_of_bound": round(fraction, 3),
+        "fraction_of_bound_is": "median over rounds of (round tokens/s) / (round bound)",
         "target_fraction_of_bound": 0.5,
-        "meets_target": decode_tps >= 0.5 * bound,
+        "meets_target": fraction >= 0.5,
         "probes": probes,
         "peak_rss_gib": gib(decode_peak),
         "threads": threads,
@@ -634,7 +680,7 @@ def main() -> None:
         "--budget", type=float, default=20.0, help="no encoder repeats once this many seconds spent"
     )
     parser.add_argument("--prefill", type=int, default=512)
-    parser.add_argument("--steps", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=64, help="decode steps, in 8 rounds")
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated encoder modes")
     parser.add_argument("--skip-load", action="store_true", help="skip the checkpoint and decoder")
     parser.add_argument(
