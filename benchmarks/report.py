@@ -189,7 +189,8 @@ def model_cpu_tables(data: dict[str, Any]) -> str:
             f"| greedy decode, {m['torch_threads']} threads |"
             f" {dec['decode_tokens_per_s']:.2f} tokens/s"
             f" ({dec['decode_ms_per_token_median']:.0f} ms/token) | |",
-            f"| greedy decode, 1 thread | {dec['decode_tokens_per_s_1_thread']:.2f} tokens/s | |",
+            f"| greedy decode after `torch.set_num_threads(1)` in the same process |"
+            f" {dec['decode_tokens_per_s_1_thread']:.2f} tokens/s | |",
             f"| bandwidth bound: {dec['active_bytes_per_token'] / 1e9:.2f} GB/token at"
             f" {dec['bandwidth_copy_GBps_median_of_rounds']:.1f} GB/s copy (median;"
             f" {min(copies):.0f}-{max(copies):.0f} over {len(rounds)} rounds) |"
@@ -197,6 +198,22 @@ def model_cpu_tables(data: dict[str, Any]) -> str:
             f"| decode / bound (median over rounds, each against its own bound) |"
             f" {100 * dec['fraction_of_bound']:.0f} % | >= 50 %: {mark[dec['meets_target']]} |",
         ]
+        first = data.get("decoder_runs", {}).get("first_decode_step_s", {})
+        if first:
+            lines.append(
+                "| first decode step of a process (compiles the decode kernels) |"
+                + ",".join(f" {state} cache {s:.1f} s" for state, s in first.items())
+                + " | |"
+            )
+        loaded = data.get("decoder_after_checkpoint_load")
+        if loaded:
+            fractions = [r["fraction"] for r in loaded["bandwidth_rounds"]]
+            lines.append(
+                f"| decode on the loaded checkpoint (full run) |"
+                f" {loaded['decode_ms_per_token_median']:.0f} ms/token,"
+                f" {100 * loaded['fraction_of_bound']:.0f} % of the bound"
+                f" (rounds {100 * min(fractions):.0f}-{100 * max(fractions):.0f} %) | |"
+            )
         runs = data.get("decoder_runs", {}).get("fraction_of_bound", [])
         if len(runs) > 1:  # --update: the rows above are the median-speed run's
             lines.append(

@@ -22,12 +22,13 @@ Shapes in comments: D hidden size, I expert width, E experts, k experts per toke
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -146,8 +147,10 @@ def attention_out_reference(
 
 
 _LOG = logging.getLogger(__name__)
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 _lock = threading.Lock()
-_compiled: dict[str, Callable[..., Any]] = {}
+_kernels: dict[str, Callable[..., Any]] = {}
 _failure: BaseException | None = None
 
 
@@ -156,7 +159,7 @@ def _run(name: str, eager: Callable[..., Any], *args: Any) -> Any:
     compiling failed (that failure warns once and switches them off for the process)."""
     if not compiled_decode_enabled():
         return None
-    kernel = _compiled.get(name)
+    kernel = _kernels.get(name)
     if kernel is None:
         _LOG.info("compiling the %s decode kernel (first use; inductor caches it on disk)", name)
         # Dynamic shapes: one kernel per dtype serves every layer, width and cache length.
@@ -165,7 +168,7 @@ def _run(name: str, eager: Callable[..., Any], *args: Any) -> Any:
             eager, dynamic=True, fullgraph=True, options={"emulate_precision_casts": True}
         )
         with _lock:
-            kernel = _compiled.setdefault(name, compiled)
+            kernel = _kernels.setdefault(name, compiled)
     # Parameters as plain tensors: dynamo gives parameters static shapes, and with those
     # inductor built a projection over (B, 1, K) rows that ran 10x slower (1.9 ms, not 0.17).
     args = tuple(arg.detach() if isinstance(arg, torch.nn.Parameter) else arg for arg in args)
@@ -194,62 +197,25 @@ def _switch_off(error: Exception) -> None:
     )
 
 
-def compiled_gemv(weight: torch.Tensor, row: torch.Tensor) -> torch.Tensor | None:
-    """``gemv_reference`` compiled, for CPU tensors; ``None`` where it does not run (another
-    device, compiled kernels off or failed): the caller takes its eager path."""
-    if weight.device.type != "cpu":
-        return None
-    out: torch.Tensor | None = _run("gemv", gemv_reference, weight, row)
-    return out
+def _compiled(reference: Callable[_P, _R]) -> Callable[_P, _R | None]:
+    """``reference`` compiled for CPU tensors. The wrapper returns ``None`` where it does not
+    run (its first tensor on another device, compiled kernels off or failed): the caller
+    then takes its eager path."""
+
+    @functools.wraps(reference)
+    def run(*args: _P.args, **kwargs: _P.kwargs) -> _R | None:
+        first = args[0]
+        if kwargs or not isinstance(first, torch.Tensor) or first.device.type != "cpu":
+            return None
+        out: _R | None = _run(reference.__name__, reference, *args)
+        return out
+
+    run.__name__ = run.__qualname__ = "compiled_" + reference.__name__.removesuffix("_reference")
+    run.__doc__ = f"``{reference.__name__}`` compiled; ``None`` where it does not run."
+    return run
 
 
-def compiled_attention_in(
-    hidden: torch.Tensor,
-    q_weight: torch.Tensor,
-    k_weight: torch.Tensor,
-    v_weight: torch.Tensor,
-    cos: torch.Tensor,
-    sin: torch.Tensor,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
-    """``attention_in_reference`` compiled, for CPU tensors; ``None`` where it does not run."""
-    if hidden.device.type != "cpu":
-        return None
-    args = (hidden, q_weight, k_weight, v_weight, cos, sin)
-    out: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None
-    out = _run("attention_in", attention_in_reference, *args)
-    return out
-
-
-def compiled_attention_out(
-    query: torch.Tensor,
-    key: torch.Tensor,
-    value: torch.Tensor,
-    scaling: float,
-    o_weight: torch.Tensor,
-) -> torch.Tensor | None:
-    """``attention_out_reference`` compiled, for CPU tensors; ``None`` where it does not run."""
-    if query.device.type != "cpu":
-        return None
-    out: torch.Tensor | None
-    out = _run("attention_out", attention_out_reference, query, key, value, scaling, o_weight)
-    return out
-
-
-def compiled_moe_step(
-    row: torch.Tensor,
-    router: torch.Tensor,
-    gate_up: torch.Tensor,
-    down: torch.Tensor,
-    shared_gate: torch.Tensor,
-    shared_up: torch.Tensor,
-    shared_down: torch.Tensor,
-    top_k: int,
-    scaling: float,
-) -> torch.Tensor | None:
-    """``moe_step_reference`` compiled, for a CPU token; ``None`` where it does not run
-    (another device, compiled kernels off or failed): the caller takes its eager path."""
-    if row.device.type != "cpu":
-        return None
-    args = (row, router, gate_up, down, shared_gate, shared_up, shared_down, top_k, scaling)
-    out: torch.Tensor | None = _run("moe_step", moe_step_reference, *args)
-    return out
+compiled_gemv = _compiled(gemv_reference)
+compiled_attention_in = _compiled(attention_in_reference)
+compiled_attention_out = _compiled(attention_out_reference)
+compiled_moe_step = _compiled(moe_step_reference)
