@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from .configuration_deepseek_ocr import DeepSeekOCRConfig
 from .conversion_deepseek_ocr import LoadReport
+from .decode_kernels_deepseek_ocr import CompiledDecodeWarning
 from .deepseek_ocr2 import DeepSeekOCR2
 from .generation_deepseek_ocr import (
     EncodedImage,
@@ -27,6 +28,7 @@ from .modeling_deepseek_ocr import DeepSeekOCR, ImageViews
 from .processing_deepseek_ocr import DeepSeekOCRProcessor, SpecialTokenIds, load_tokenizer
 
 __all__ = [
+    "CompiledDecodeWarning",
     "DeepSeekOCR",
     "DeepSeekOCR2",
     "DeepSeekOCRConfig",
