@@ -1,18 +1,29 @@
-"""Engine-independent post-processing: reading order and inter-word spaces.
+"""Engine-independent post-processing: reading order, spaces, punctuation and tables.
 
 RapidOCR returns one box per detected text line in no useful order, and its
 recogniser (trained on Chinese) often drops the spaces between English words. This
 module puts the lines in reading order (column by column, top to bottom) and puts the
-spaces back from the positions of the recognised characters.
+spaces back from the positions of the recognised characters. In text that mixes CJK and
+Latin it picks the full-width or ASCII form of each punctuation mark from the characters
+around it, and it repairs the Markdown tables whose thin ``|`` rules the recogniser drops.
 """
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["TextLine", "is_cjk_char", "join_lines", "restore_spaces", "to_ascii_punctuation"]
+__all__ = [
+    "TextLine",
+    "fit_punctuation",
+    "is_cjk_char",
+    "join_lines",
+    "repair_tables",
+    "restore_spaces",
+    "to_ascii_punctuation",
+]
 
 # Advance widths in em of DejaVu Sans, a typical proportional sans; other fonts differ by a
 # few hundredths, well below the width of a space (0.32 em).
@@ -135,6 +146,127 @@ def to_ascii_punctuation(text: str) -> str:
         The line with ASCII punctuation.
     """
     return text.translate(_FULLWIDTH_TO_ASCII)
+
+
+# Marks with an ASCII and a full-width form that CJK text and Latin text both use.
+_TO_FULLWIDTH = {",": "，", ":": "：", ";": "；", "?": "？", "!": "！", "(": "（", ")": "）"}
+_TO_HALFWIDTH = {full: half for half, full in _TO_FULLWIDTH.items()}
+
+
+def _neighbour(text: str, index: int, step: int) -> str:
+    """The nearest non-space character from ``index`` in direction ``step``, or ``""``."""
+    index += step
+    while 0 <= index < len(text) and text[index] == " ":
+        index += step
+    return text[index] if 0 <= index < len(text) else ""
+
+
+def fit_punctuation(text: str) -> str:
+    """Give each punctuation mark the width the characters around it call for.
+
+    At 8 px the recogniser cannot tell ``，`` from ``,`` or ``：`` from ``:`` and writes
+    either; in text that mixes scripts a whole-line choice is wrong for half the marks
+    (``发货，物流单号`` next to ``14:32``). Chinese writing sets full-width marks next to
+    CJK characters and ASCII ones between Latin letters and digits, so each mark of
+    ``,:;?!()`` becomes full-width when its nearest non-space neighbour on either side is
+    CJK (a CJK character or CJK punctuation) and ASCII otherwise. A ``.`` after a CJK
+    character that is not followed by a letter or digit is a ``。``, and a ``。`` between
+    Latin letters or digits a ``.``.
+
+    Args:
+        text: A recognised line.
+
+    Returns:
+        The line with each mark in the form its neighbours call for.
+    """
+    out = list(text)
+    openers: list[int] = []
+    for i, char in enumerate(text):
+        half = _TO_HALFWIDTH.get(char, char)
+        if half not in _TO_FULLWIDTH and half not in ".。":
+            continue
+        before, after = _neighbour(text, i, -1), _neighbour(text, i, 1)
+        cjk_before = bool(before) and is_cjk_char(before)
+        cjk_after = bool(after) and is_cjk_char(after)
+        if half == ".":
+            latin_after = after.isalnum() and not cjk_after
+            out[i] = "。" if cjk_before and not latin_after else "."
+        elif half == "。":  # a circle, not a dot: trust it unless it sits inside a number
+            out[i] = "." if before.isalnum() and after.isalnum() and not cjk_after else "。"
+        elif half == "(":
+            # An opening bracket follows the text it annotates: 复制（replication）, f(x).
+            out[i] = "（" if cjk_before or (not before and cjk_after) else "("
+            openers.append(i)
+        elif half == ")" and openers:
+            out[i] = "）" if out[openers.pop()] == "（" else ")"  # a pair shares its form
+        else:
+            out[i] = _TO_FULLWIDTH[half] if cjk_before or cjk_after else half
+    return "".join(out)
+
+
+# What the recogniser makes of a table's vertical rule next to a cell.
+_RULE_LOOKALIKES = "|丨｜Il1[]」「"
+_RULE_ROW = re.compile(rf"^[\s{re.escape(_RULE_LOOKALIKES)}:：\-—_=+]*$")
+
+
+def _is_rule_row(row: str) -> bool:
+    """A Markdown table's header rule (``|---|---|``) as the recogniser reads it."""
+    return row.count("-") + row.count("—") >= 3 and _RULE_ROW.match(row) is not None
+
+
+def _cells(row: str) -> list[str]:
+    cells = [cell.strip() for cell in row.strip().replace("｜", "|").split("|")]
+    if cells and not cells[0]:
+        cells = cells[1:]
+    if cells and not cells[-1]:
+        cells = cells[:-1]
+    return cells
+
+
+def repair_tables(text: str) -> str:
+    """Put back the rules of Markdown tables that the recogniser lost.
+
+    The thin ``|`` at the start and end of a table row sits apart from the cell text and
+    is often cut off by the detector's box, and the header rule ``|---|---|`` is read as
+    a ragged run of dashes or dropped. A run of at least two rows that each hold two or
+    more ``|`` (or look like a header rule) is taken for a table: its rows get their
+    outer ``|`` back and are set as ``| a | b |``, and the row after the first one is
+    made the header rule with one ``---`` per column of the first row (inserted when it
+    was lost).
+
+    Args:
+        text: Recognised text, one row per line.
+
+    Returns:
+        The text with its tables repaired; other lines are unchanged.
+    """
+    rows = text.split("\n")
+    bars = [row.count("|") + row.count("｜") for row in rows]
+    tabular = [n >= 2 or _is_rule_row(row) for n, row in zip(bars, rows, strict=True)]
+    # A row that kept only one of its rules belongs to the table it borders.
+    for k in [*range(1, len(rows)), *range(len(rows) - 2, -1, -1)]:
+        for n in (k - 1, k + 1):
+            if 0 <= n < len(rows) and tabular[n] and bars[k] >= 1:
+                tabular[k] = True
+    out: list[str] = []
+    i = 0
+    while i < len(rows):
+        j = i
+        while j < len(rows) and tabular[j]:
+            j += 1
+        if j - i < 2 or all(_is_rule_row(row) for row in rows[i:j]):
+            out.append(rows[i])
+            i += 1
+            continue
+        header, body = rows[i], rows[i + 1 : j]
+        if body and _is_rule_row(body[0]):
+            body = body[1:]
+        columns = max(1, len(_cells(header)))
+        out.append("| " + " | ".join(_cells(header)) + " |")
+        out.append("|" + "---|" * columns)
+        out.extend("| " + " | ".join(_cells(row)) + " |" for row in body if not _is_rule_row(row))
+        i = j
+    return "\n".join(out)
 
 
 def _split_columns(lines: Sequence[TextLine]) -> list[list[TextLine]]:

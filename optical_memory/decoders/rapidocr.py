@@ -31,7 +31,14 @@ from numpy.typing import NDArray
 from optical_memory.errors import DecoderError, DecoderUnavailable, InvalidSettingError
 from optical_memory.metrics import is_mostly_cjk
 
-from ._layout import TextLine, join_lines, restore_spaces, to_ascii_punctuation
+from ._layout import (
+    TextLine,
+    fit_punctuation,
+    join_lines,
+    repair_tables,
+    restore_spaces,
+    to_ascii_punctuation,
+)
 from .base import ImageInput, WorkerDecoder, load_images
 
 __all__ = ["RapidOCRDecoder", "Script"]
@@ -159,17 +166,20 @@ class _PageReader:
             for box, result in recognised
             if float(result[1]) >= _MIN_LINE_SCORE
         ]
-        return join_lines(lines)
+        return repair_tables(join_lines(lines))
 
 
 def _to_line(box: Any, result: Any, *, latin: bool, spaces: bool) -> TextLine:
     text: str = result[0]
-    if spaces and not is_mostly_cjk(text):
+    # On CJK pages the spaces put back from character positions were mostly wrong
+    # ("a p t-ge t in stal l"): the crops of the stock detector are too coarse for it.
+    if spaces and latin and not is_mostly_cjk(text):
         # result[2] is the recogniser's word info: [steps, words, per-word char steps, ...].
         columns = [step for word in result[2][2] for step in word]
         text = restore_spaces(text, columns)
-    if latin or not is_mostly_cjk(text):
-        text = to_ascii_punctuation(text)
+    # On a Latin page every mark is ASCII; on a CJK page each mark takes the width of
+    # its neighbours, since mixed lines hold both kinds (a per-line choice cost 2 points).
+    text = to_ascii_punctuation(text) if latin else fit_punctuation(text)
     xs, ys = box[:, 0], box[:, 1]
     return TextLine(text, float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))
 
