@@ -12,7 +12,7 @@ transformers' forward as is.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +20,7 @@ from transformers.cache_utils import Cache
 from transformers.models.deepseek_ocr2.modeling_deepseek_ocr2 import DeepseekOcr2TextAttention
 
 from .decode_kernels_deepseek_ocr import compiled_attention_in, compiled_attention_out
+from .transformers_compat_deepseek_ocr import CACHE_KWARG
 
 __all__ = ["DeepseekOcrTextAttention"]
 
@@ -32,22 +33,27 @@ class DeepseekOcrTextAttention(DeepseekOcr2TextAttention):
         """``attention`` itself with this class's forward: the subclass adds no state, so
         nothing is built or copied."""
         attention.__class__ = cls
-        return attention  # type: ignore[return-value]  # its class is cls now
+        return cast(DeepseekOcrTextAttention, attention)
 
-    # transformers types the returned weights as a Tensor; its own SDPA path returns None too.
-    def forward(  # type: ignore[override]
+    # The cache arrives by keyword, named as the installed transformers names it
+    # (``past_key_values`` before 5.24, ``cache`` after); ``*args`` keeps the override
+    # compatible with both signatures. transformers 5.23 annotates the returned weights as a
+    # Tensor although its own SDPA path returns None (as ours does); 5.24+'s deprecation
+    # decorator leaves forward unannotated, so the ignore is unused there.
+    def forward(  # type: ignore[override, unused-ignore]
         self,
         hidden_states: torch.Tensor,
         position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None,
         attention_mask: torch.Tensor | None = None,
-        past_key_values: Cache | None = None,
+        *args: Any,
         **kwargs: Any,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``(B, T, D)`` -> ``(B, T, D)`` and attention weights (``None`` on the fast path)."""
+        cache: Cache | None = args[0] if args else kwargs.get(CACHE_KWARG)
         one_step = (
             hidden_states.shape[1] == 1
             and attention_mask is None
-            and past_key_values is not None
+            and cache is not None
             and position_embeddings is not None
             and self.num_key_value_groups == 1
             and all(
@@ -64,12 +70,13 @@ class DeepseekOcrTextAttention(DeepseekOcr2TextAttention):
             weights = (self.q_proj.weight, self.k_proj.weight, self.v_proj.weight)
             projected = compiled_attention_in(hidden_states, *weights, cos, sin)
         if projected is None:  # not a one-token step, not on CPU, or compiled kernels off
-            return super().forward(
-                hidden_states, position_embeddings, attention_mask, past_key_values, **kwargs
+            result: tuple[torch.Tensor, torch.Tensor | None] = super().forward(
+                hidden_states, position_embeddings, attention_mask, *args, **kwargs
             )
-        assert past_key_values is not None  # for mypy
+            return result
+        assert cache is not None  # for mypy
         query, key, value = projected  # (B, H, 1, Dh) each
-        keys, values = past_key_values.update(key, value, self.layer_idx)  # (B, H, L, Dh)
+        keys, values = cache.update(key, value, self.layer_idx)  # (B, H, L, Dh)
         out = compiled_attention_out(query, keys, values, self.scaling, self.o_proj.weight)
         if out is None:  # compiling failed just now (it warned): ATen's kernel, same cache
             attended = F.scaled_dot_product_attention(query, keys, values, scale=self.scaling)

@@ -42,6 +42,7 @@ from optical_memory.errors import CheckpointError, InvalidSettingError
 from .generation_deepseek_ocr import EncodedImage, OCRGenerationAPI
 from .image_processing_deepseek_ocr import ImageSource, load_rgb_image
 from .processing_deepseek_ocr import DeepSeekOCRProcessor, SpecialTokenIds, load_tokenizer
+from .transformers_compat_deepseek_ocr import cache_kwargs, returned_cache
 
 __all__ = ["OCR2_MODES", "DeepSeekOCR2"]
 
@@ -180,11 +181,11 @@ class DeepSeekOCR2(OCRGenerationAPI):
             inputs_embeds=embeds,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
             use_cache=True,
             logits_to_keep=1,
+            **cache_kwargs(past_key_values),
         )
-        return output.logits[:, -1, :].float(), output.past_key_values
+        return output.logits[:, -1, :].float(), returned_cache(output)
 
 
 def _special_ids(config: DeepseekOcr2Config) -> SpecialTokenIds:

@@ -28,7 +28,6 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import initialization as init
 from transformers.cache_utils import Cache
-from transformers.modeling_outputs import CausalLMOutputWithPast
 from transformers.modeling_utils import PreTrainedModel
 from transformers.models.clip.modeling_clip import (
     CLIPEncoder,
@@ -64,6 +63,11 @@ from .generation_deepseek_ocr import DeepSeekOCRGenerationMixin
 from .kv_cache_deepseek_ocr import DeepseekOcrKVCache
 from .layout_deepseek_ocr import VisionTokenLayout, vision_token_layout
 from .moe_deepseek_ocr import DeepseekOcrLinear, use_fast_decode
+from .transformers_compat_deepseek_ocr import (
+    DeepseekOcrCausalLMOutput,
+    cache_kwargs,
+    returned_cache,
+)
 
 __all__ = [
     "DeepSeekOCR",
@@ -371,7 +375,7 @@ class DeepSeekOCR(DeepSeekOCRGenerationMixin, DeepseekOcrPreTrainedModel):
         past_key_values: Cache | None = None,
         use_cache: bool = True,
         logits_to_keep: int = 0,
-    ) -> CausalLMOutputWithPast:
+    ) -> DeepseekOcrCausalLMOutput:
         """Run the decoder over token ids whose ``<image>`` slots hold vision tokens.
 
         Args:
@@ -417,14 +421,14 @@ class DeepSeekOCR(DeepSeekOCRGenerationMixin, DeepseekOcrPreTrainedModel):
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
             use_cache=use_cache,
+            **cache_kwargs(past_key_values),
         )
         hidden = outputs.last_hidden_state
         if logits_to_keep:
             hidden = hidden[:, -logits_to_keep:]
         logits = self.lm_head(hidden).float()
-        return CausalLMOutputWithPast(logits=logits, past_key_values=outputs.past_key_values)
+        return DeepseekOcrCausalLMOutput(logits=logits, past_key_values=returned_cache(outputs))
 
     # --- checkpoints ------------------------------------------------------------------
 

@@ -17,3 +17,16 @@ def missing_component(reason: str) -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"missing in CI: {reason}")
     pytest.skip(reason)
+
+
+def pytest_report_header() -> list[str]:
+    """Name the releases a run tested: CI runs the model tests on two transformers."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = []
+    for name in ("transformers", "torch", "langchain-core"):
+        try:
+            found.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            found.append(f"{name} not installed")
+    return ["optical-memory under test with " + ", ".join(found)]
