@@ -6,8 +6,10 @@ and the README's tables):
 - ``dense``: the most text per page that the project's best CPU decoder still reads
   back at >= 0.97 character accuracy, with a margin: Latin prose at 6 px (RapidOCR with
   tuned detection), drawn at 2x and downsampled (direct, hinted rendering turns a
-  6-7 px ``s`` into ``z``); Chinese at 8 px (RapidOCR, stock detection); code at 9 px
-  monospace (symbols and ragged lines read worse than prose at every size).
+  6-7 px ``s`` into ``z``); Chinese prose at 8 px (RapidOCR, stock detection); Chinese
+  that mixes in many Latin words, numbers and tables at 9 px (at 8 px its worst page
+  read 0.94); code at 9 px monospace (symbols and ragged lines read worse than prose at
+  every size).
 - ``legible`` (the default): glyphs large enough for hosted multimodal models, which
   read reliably from about 12 px up once the provider's own downscaling is counted.
 """
@@ -21,7 +23,7 @@ from optical_memory.errors import InvalidSettingError, UnknownPresetError
 
 __all__ = ["PRESETS", "Preset", "Script", "TypeSpec", "get_preset"]
 
-Script = Literal["latin", "cjk"]
+Script = Literal["latin", "cjk", "cjk_mixed"]
 Kind = Literal["prose", "code"]
 
 
@@ -56,6 +58,9 @@ class Preset:
         latin_prose: Type for Latin-script prose.
         latin_code: Type for code (always monospace).
         cjk_prose: Type for CJK-dominant text.
+        cjk_mixed: Type for CJK text with many Latin words, digits or table rules (see
+            :func:`~optical_memory.renderers.layout.is_mixed_cjk`); ``None``: as
+            ``cjk_prose``.
         family: Proportional font family for prose.
         bold_family: Family for role labels in chat transcripts.
         mono_family: Monospace family for code.
@@ -72,6 +77,7 @@ class Preset:
     latin_prose: TypeSpec
     latin_code: TypeSpec
     cjk_prose: TypeSpec
+    cjk_mixed: TypeSpec | None = None
     family: str = "DejaVu Sans"
     bold_family: str = "DejaVu Sans:bold"
     mono_family: str = "DejaVu Sans Mono"
@@ -97,6 +103,8 @@ class Preset:
         """The type spec for a script and content kind."""
         if kind == "code":
             return self.latin_code
+        if script == "cjk_mixed":
+            return self.cjk_mixed or self.cjk_prose
         return self.cjk_prose if script == "cjk" else self.latin_prose
 
     def with_size(self, size_px: float) -> Preset:
@@ -108,18 +116,23 @@ class Preset:
             latin_prose=replace(self.latin_prose, size_px=size_px),
             latin_code=replace(self.latin_code, size_px=self.latin_code.size_px * factor),
             cjk_prose=replace(self.cjk_prose, size_px=self.cjk_prose.size_px * factor),
+            cjk_mixed=None
+            if self.cjk_mixed is None
+            else replace(self.cjk_mixed, size_px=self.cjk_mixed.size_px * factor),
         )
 
 
 PRESETS: dict[str, Preset] = {
     # Sizes from benchmarks/results/compression_curve.json (README): Latin prose at 6 px
     # read 0.981-0.983 (5.5 px: 0.974-0.976, too close to the bar); code under 9 px
-    # stays below 0.97 for every engine; Chinese at 8 px read 0.979-0.987.
+    # stays below 0.97 for every engine; Chinese prose at 8 px read 0.979-0.987; Chinese
+    # mixed with Latin, numbers and tables read 0.94-0.97 a page at 8 px, see README.
     "dense": Preset(
         name="dense",
         latin_prose=TypeSpec(6.0, 1.15),
         latin_code=TypeSpec(9.0, 1.15),
         cjk_prose=TypeSpec(8.0, 1.15),
+        cjk_mixed=TypeSpec(9.0, 1.15),
         supersample=2,
         margin=0.01,
         word_space=0.4,

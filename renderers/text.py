@@ -24,6 +24,7 @@ from .layout import (
     LineBreaker,
     display_text,
     is_cjk,
+    is_mixed_cjk,
     paginate,
     split_blocks,
 )
@@ -300,7 +301,11 @@ class TextRenderer:
             raise InvalidSettingError(f"kind must be 'auto', 'prose' or 'code', got {kind!r}")
         page_tier, (width, height) = resolve_canvas(tier, size)
         code = kind == "code" or (kind == "auto" and looks_like_code(text))
-        setter = self._typesetter("cjk" if is_cjk(text[:20_000]) else "latin", code)
+        sample = text[:20_000]
+        script: Script = "latin"
+        if is_cjk(sample):
+            script = "cjk_mixed" if is_mixed_cjk(sample) else "cjk"
+        setter = self._typesetter(script, code)
         preset = self.preset
         margin = max(2, round(min(width, height) * preset.margin))
         inner = width - 2 * margin

@@ -51,3 +51,16 @@ def test_space_between_cjk_and_latin_does_not_count() -> None:
     reference = "用 Redis 7.2 存储 vision tokens and pages"
     assert char_accuracy(reference, "用Redis 7.2存储vision tokens and pages") == 1.0
     assert char_accuracy(reference, "用Redis 7.2存储 visiontokens and pages") < 1.0
+
+
+def test_mixed_chinese_gets_the_dense_preset_s_mixed_size() -> None:
+    from optical_memory.renderers import TextRenderer
+    from optical_memory.renderers.layout import is_mixed_cjk
+
+    prose = "外婆家的院子开始变得拥挤起来，屋檐下挂满了腊肉和香肠。" * 20
+    mixed = "| 时间 | 事件 |\n|---|---|\n| 15:02 | v2.8.3 开始灰度发布 |\n" * 20
+    assert not is_mixed_cjk(prose) and is_mixed_cjk(mixed)
+    assert not is_mixed_cjk("plain English text")
+    dense = TextRenderer(preset="dense")
+    assert dense.render(prose, tier="small")[0].font.size_px == 8.0
+    assert dense.render(mixed, tier="small")[0].font.size_px == 9.0
