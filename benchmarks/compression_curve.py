@@ -1,11 +1,16 @@
 """Compression curve: how many text tokens a page holds at a given read-back accuracy.
 
 For each tier, render style (the ``dense`` and ``legible`` presets, swept over glyph
-size), content (English prose, source code, Chinese) and CPU decoder, one full page is
-rendered, read back, and scored (character accuracy; cl100k tokens of the text the page
-shows). pixelprompt 0.4.0's pages are measured the same way in the same run. The
-capacity at a threshold is the most tokens any measured size put on a page while
-read-back stayed at or above it.
+size), content and CPU decoder, one full page is rendered, read back, and scored
+(character accuracy; cl100k tokens of the text the page shows). Contents: English prose
+(essays, ``prose``) and English legal and technical text (``prose_technical``), source
+code, Chinese prose (``chinese``, ``chinese_2``: two corpora, so a figure of one can be
+checked on the other) and Chinese technical writing and chat that mixes Latin words,
+numbers and Markdown tables (``chinese_mixed``, issue 9). For ``chinese_mixed`` every
+page of the corpus is read at the dense size (``PAGES``), since the worst page matters.
+pixelprompt 0.4.0's pages are measured the same way in the same run. The capacity at a
+threshold is the most tokens any measured size put on a page while read-back stayed at
+or above it (on every page read at that size).
 
 Prints JSON to stdout and draws ``benchmarks/results/compression_curve.png``.
 
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import itertools
 import json
 import os
 import platform
@@ -40,13 +46,27 @@ THRESHOLDS = (0.97, 0.90, 0.60)
 SIZES: dict[tuple[str, str], tuple[float, ...]] = {
     ("dense", "prose"): (5.5, 5.75, 6.0, 6.5, 7.0, 8.0),
     ("dense", "code"): (6.0, 7.0, 8.0, 9.0, 10.0),
+    ("dense", "prose_technical"): (5.5, 6.0),
     ("dense", "chinese"): (8.0, 9.0, 10.0, 11.0),
+    ("dense", "chinese_2"): (8.0,),
+    ("dense", "chinese_mixed"): (8.0, 9.0),
     ("legible", "prose"): (9.0, 13.0),
     ("legible", "code"): (9.0, 12.0),
     ("legible", "chinese"): (11.0, 14.0),
+    ("legible", "chinese_mixed"): (14.0,),
     ("pixelprompt", "prose"): (6, 7, 8, 9),
     ("pixelprompt", "code"): (6, 7, 8, 9),
 }
+# Pages read per size (the corpus start, then the pages after it); one where unlisted.
+PAGES: dict[tuple[str, str], int] = {("dense", "chinese_mixed"): 5}
+CORPUS_FILES = {
+    "prose": "english_prose.txt",
+    "prose_technical": "english_technical.txt",
+    "chinese": "chinese.txt",
+    "chinese_2": "chinese_2.txt",
+    "chinese_mixed": "chinese_mixed.txt",
+}
+CJK_CONTENTS = ("chinese", "chinese_2", "chinese_mixed")
 
 
 def corpus(content: str) -> str:
@@ -58,8 +78,7 @@ def corpus(content: str) -> str:
 
         text = "\n\n".join(inspect.getsource(m) for m in (tw, jd, a))
         return text * 2
-    name = "english_prose.txt" if content == "prose" else "chinese.txt"
-    raw = (HERE / "corpus" / name).read_text(encoding="utf-8")
+    raw = (HERE / "corpus" / CORPUS_FILES[content]).read_text(encoding="utf-8")
     passages = [p.strip() for p in raw.split("===") if len(p.strip()) > 200]
     return "\n\n".join(passages) * 4
 
@@ -73,6 +92,7 @@ class Point:
     content: str
     tier: str
     size_px: float
+    page: int
     chars: int
     tokens: int
     reference: str
@@ -82,18 +102,22 @@ class Point:
     seconds: dict[str, float]
 
 
-def render_ours(style: str, content: str, tier: Tier, size: float, text: str) -> tuple[Any, str]:
+def render_ours(
+    style: str, content: str, tier: Tier, size: float, text: str, pages: int
+) -> list[tuple[Any, str]]:
     preset = get_preset(style)
-    if content == "chinese":
-        size_for_latin = size * preset.latin_prose.size_px / preset.cjk_prose.size_px
+    if content in CJK_CONTENTS:
+        script = "cjk_mixed" if content == "chinese_mixed" else "cjk"
+        cjk_size = preset.type_for(script, "prose").size_px
+        size_for_latin = size * preset.latin_prose.size_px / cjk_size
     elif content == "code":
         size_for_latin = size * preset.latin_prose.size_px / preset.latin_code.size_px
     else:
         size_for_latin = size
     renderer = TextRenderer(preset=preset, font_size=size_for_latin)
     kind = "code" if content == "code" else "prose"
-    page = next(renderer.iter_pages(text, tier, kind=kind))
-    return page.image, page.text(text)
+    rendered = renderer.iter_pages(text, tier, kind=kind)
+    return [(page.image, page.text(text)) for page in itertools.islice(rendered, pages)]
 
 
 def render_pixelprompt(tier: Tier, size: int, text: str) -> tuple[Any, str]:
@@ -125,34 +149,38 @@ def plan(tiers: list[Tier], contents: list[str], styles: list[str]) -> list[Poin
                     continue
                 for size in sizes:
                     if style == "pixelprompt":
-                        image, shown = render_pixelprompt(tier, int(size), text)
+                        pages = [render_pixelprompt(tier, int(size), text)]
                         renderer = "pixelprompt 0.4.0"
                     else:
-                        image, shown = render_ours(style, content, tier, size, text)
+                        count = PAGES.get((style, content), 1)
+                        pages = render_ours(style, content, tier, size, text, count)
                         renderer = "optical-memory TextRenderer"
-                    points.append(
-                        Point(
-                            renderer,
-                            style,
-                            content,
-                            tier.label,
-                            size,
-                            len(shown),
-                            count_tokens(shown),
-                            shown,
-                            image,
-                            {},
-                            {},
-                            {},
+                    for index, (image, shown) in enumerate(pages):
+                        points.append(
+                            Point(
+                                renderer,
+                                style,
+                                content,
+                                tier.label,
+                                size,
+                                index,
+                                len(shown),
+                                count_tokens(shown),
+                                shown,
+                                image,
+                                {},
+                                {},
+                                {},
+                            )
                         )
-                    )
     return points
 
 
 def decoder_for(name: str, content: str) -> Any:
+    cjk = content in CJK_CONTENTS
     if name == "rapidocr":
-        return get_decoder("rapidocr", script="cjk" if content == "chinese" else "latin")
-    return get_decoder("tesseract", lang="chi_sim" if content == "chinese" else "eng")
+        return get_decoder("rapidocr", script="cjk" if cjk else "latin")
+    return get_decoder("tesseract", lang="chi_sim" if cjk else "eng")
 
 
 def read_back(points: list[Point], decoders: list[str], skip_rapid_large: bool) -> None:
@@ -183,13 +211,36 @@ def read_back(points: list[Point], decoders: list[str], skip_rapid_large: bool) 
                 bar.close()
 
 
+def _worst_page(points: list[dict[str, Any]], decoder: str) -> list[dict[str, Any]]:
+    """One point per size: where several pages were read, the fewest tokens at the
+    lowest accuracy any of them read (a size holds only what its worst page holds)."""
+    sizes: dict[float, list[dict[str, Any]]] = {}
+    for p in points:
+        sizes.setdefault(p["size_px"], []).append(p)
+    worst = []
+    for size, pages in sorted(sizes.items()):
+        if len(pages) == 1:
+            worst.append(pages[0])
+            continue
+        worst.append(
+            {
+                "size_px": size,
+                "tokens": min(p["tokens"] for p in pages),
+                "chars": min(p["chars"] for p in pages),
+                "accuracy": {decoder: min(p["accuracy"][decoder] for p in pages)},
+            }
+        )
+    return worst
+
+
 def capacities(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
     groups: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
     for p in points:
         for decoder in p["accuracy"]:
             groups.setdefault((p["style"], p["content"], p["tier"], decoder), []).append(p)
     rows = []
-    for (style, content, tier, decoder), group in sorted(groups.items()):
+    for (style, content, tier, decoder), pages in sorted(groups.items()):
+        group = _worst_page(pages, decoder)
         row: dict[str, Any] = {"style": style, "content": content, "tier": tier, "decoder": decoder}
         for threshold in THRESHOLDS:
             ok = [p for p in group if p["accuracy"][decoder] >= threshold]
@@ -254,6 +305,7 @@ def main() -> None:
     parser.add_argument("--contents", nargs="+", default=["prose", "code", "chinese"])
     parser.add_argument("--styles", nargs="+", default=["dense", "legible", "pixelprompt"])
     parser.add_argument("--decoders", nargs="*", default=["rapidocr", "tesseract"])
+    parser.add_argument("--sizes", nargs="*", type=float, help="only these glyph sizes (px)")
     parser.add_argument(
         "--rapidocr-all-tiers",
         action="store_true",
@@ -270,6 +322,9 @@ def main() -> None:
 
     started = time.time()
     tiers = [Tier.coerce(t) for t in args.tiers]
+    if args.sizes:
+        for key, sizes in SIZES.items():
+            SIZES[key] = tuple(size for size in sizes if size in args.sizes)
     points = plan(tiers, args.contents, args.styles)
     if args.save_pages:
         args.save_pages.mkdir(parents=True, exist_ok=True)
@@ -286,9 +341,24 @@ def main() -> None:
     runs = [{"contents": args.contents, "seconds": round(time.time() - started)}]
     if args.update:
         earlier = json.loads(args.update.read_text())
-        kept = [p for p in earlier["points"] if p["content"] not in args.contents]
+
+        # Earlier points of a page measured again keep only the decoders not run now.
+        def key(p: dict[str, Any]) -> tuple[Any, ...]:
+            return (p["renderer"], p["style"], p["content"], p["tier"], p["size_px"], p["page"])
+
+        new = {key(p): p for p in measured}
+        for p in earlier["points"]:
+            p = {**p, "page": p.get("page", 0)}
+            again = new.get(key(p))
+            if again is None:
+                kept.append(p)
+                continue
+            for field in ("accuracy", "accuracy_no_space", "seconds"):
+                again[field] = {**p[field], **again[field]}
         runs = earlier.get("runs", [{"contents": "all", "seconds": earlier["seconds"]}]) + runs
-    all_points = kept + measured
+    all_points = sorted(
+        kept + measured, key=lambda p: (p["content"], p["tier"], p["style"], p["size_px"])
+    )
     result = {
         "benchmark": "compression_curve",
         "machine": {
