@@ -16,6 +16,7 @@
       UnknownTierError(OpticalMemoryError, ValueError)
       UnknownPresetError(OpticalMemoryError, ValueError)
       UnknownDecoderError(OpticalMemoryError, ValueError)
+      UnknownReader(OpticalMemoryError, ValueError)
       StoreError
         StoreUnavailable
         CorruptRecord
@@ -61,6 +62,7 @@ __all__ = [
     "UnknownEncodingError",
     "UnknownLanguageError",
     "UnknownPresetError",
+    "UnknownReader",
     "UnknownTierError",
 ]
 
@@ -120,6 +122,11 @@ class UnknownPresetError(OpticalMemoryError, ValueError):
 
 class UnknownDecoderError(OpticalMemoryError, ValueError):
     """A decoder name that is not one of the known decoders."""
+
+
+class UnknownReader(OpticalMemoryError, ValueError):
+    """A reader profile name that is neither shipped nor registered; the message lists
+    the known ones."""
 
 
 class StoreError(OpticalMemoryError):
