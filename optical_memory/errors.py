@@ -17,6 +17,8 @@
       UnknownPresetError(OpticalMemoryError, ValueError)
       UnknownDecoderError(OpticalMemoryError, ValueError)
       UnknownReader(OpticalMemoryError, ValueError)
+      InvalidMessageError(OpticalMemoryError, ValueError)
+      ContextBudgetError(OpticalMemoryError, ValueError)
       StoreError
         StoreUnavailable
         CorruptRecord
@@ -42,6 +44,7 @@ from __future__ import annotations
 __all__ = [
     "CheckpointError",
     "CheckpointMismatchError",
+    "ContextBudgetError",
     "CorruptRecord",
     "DecayError",
     "DecoderError",
@@ -49,6 +52,7 @@ __all__ = [
     "EncodingUnavailable",
     "FontNotFoundError",
     "InvalidImageError",
+    "InvalidMessageError",
     "InvalidRecordError",
     "InvalidSettingError",
     "InvalidStoreURL",
@@ -127,6 +131,14 @@ class UnknownDecoderError(OpticalMemoryError, ValueError):
 class UnknownReader(OpticalMemoryError, ValueError):
     """A reader profile name that is neither shipped nor registered; the message lists
     the known ones."""
+
+
+class InvalidMessageError(OpticalMemoryError, ValueError):
+    """A chat message of no supported shape; the message says which one and why."""
+
+
+class ContextBudgetError(OpticalMemoryError, ValueError):
+    """A context budget too small for the newest turn; the message gives both sizes."""
 
 
 class StoreError(OpticalMemoryError):

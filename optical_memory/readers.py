@@ -31,7 +31,9 @@ the text a page holds depends only on the size the model actually sees and the s
 glyph it reads there. Each shipped profile's ``page_side`` is the tier side with the
 fewest image tokens per legible text token after its provider's resize; ties go to the
 side that leaves a decay ladder whose every step is cheaper (``gemini-3`` stays at 1024
-while its working resolution is unpublished). Fresh pages at ``font_px``, English prose:
+while its working resolution is unpublished), and ``openai`` takes 1024 over the cheaper
+fresh 512 page because only a page larger than one tile can fade to a cheaper one.
+Fresh pages at ``font_px``, English prose:
 
 ==================  ====  =======  ============  ===========  =====
 profile             side  font px  image tokens  text tokens  ratio
@@ -40,7 +42,7 @@ deepseek-ocr        640   10.7     100           1,002        10.0
 deepseek-ocr-tiny   512   10.7     64            641          10.0
 deepseek-ocr-base   1024  10.7     256           2,564        10.0
 deepseek-ocr-large  1280  10.7     400           4,007        10.0
-openai              512   12       255           510          2.0
+openai              1024  16       765           1,147        1.5
 openai-low          512   16       85            287          3.4
 openai-patch        1024  12       1,659         2,039        1.2
 anthropic           1024  12       1,399         2,039        1.5
@@ -712,15 +714,17 @@ _PROFILES: dict[str, ReaderProfile] = {
             ("large", "base", "small", "tiny"),
             _DEEPSEEK_SOURCE,
         ),
-        # 512 px: one tile, 255 tokens for ~510 text tokens (2.0x). A 1024 page is seen
-        # at 768 px (765 tokens, 1.5x), 640 costs the same 4 tiles for less (1.0x), and
-        # nothing smaller than one tile is cheaper, so there is no ladder.
+        # Fresh: a 1024 page, seen at 768 px (4 tiles, 765 tokens; 16 px type read as 12 px),
+        # holds ~1,000 tokens of chat. A 512 px page alone would be cheaper fresh (255 for
+        # ~510, 2.0x), but it cannot shrink: one tile is the floor. Decaying the 1024 page
+        # to 512 (one tile) keeps all its text at 255 tokens (~3.9x): memory that fades
+        # pays, so the ladder is base -> tiny (640 costs 4 tiles, like 1024).
         _shipped(
             "openai",
             OpenAITileRule("high"),
             "o200k_base",
             12.0,
-            ("tiny",),
+            ("base", "tiny"),
             "GPT-4o/4.1/4.5 tile pricing, base 85 + 170 per tile. " + _HOSTED_LEGIBILITY,
         ),
         # Low detail: 85 tokens for a 512 px view whatever is sent. About 3,100 px per
