@@ -106,3 +106,24 @@ def test_store_exports() -> None:
     ]
     for name in ("StoreUnavailable", "CorruptRecord", "NotFound", "CheckpointError"):
         assert name in optical_memory.errors.__all__
+
+
+def test_top_level_exports_and_light_import() -> None:
+    import subprocess
+    import sys
+
+    import optical_memory
+
+    assert sorted(optical_memory.__all__) == [
+        "AsyncOpticalMemory",
+        "DecayPolicy",
+        "OpticalMemory",
+        "__version__",
+        "readers",
+    ]
+    for name in optical_memory.__all__:
+        assert getattr(optical_memory, name) is not None
+    # the memory's dependencies load only when used
+    code = "import sys, optical_memory; print('PIL' in sys.modules, 'numpy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]

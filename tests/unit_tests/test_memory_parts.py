@@ -1,0 +1,102 @@
+"""The memory's pure parts: policy, facts, messages, segment cuts, budget planning."""
+
+from __future__ import annotations
+
+import pytest
+
+from optical_memory import DecayPolicy, readers
+from optical_memory.assembly import plan_context
+from optical_memory.errors import ContextBudgetError, InvalidMessageError, InvalidSettingError
+from optical_memory.facts import extract_facts
+from optical_memory.messages import openai_message, turn_text, turns_from_messages
+from optical_memory.segments import PageStyle, keep_start, plan_cuts, shown_tier
+
+
+def test_policy_validates_and_maps_ages_to_tiers() -> None:
+    policy = DecayPolicy(ladder=((0, "base"), (10, "small"), (20, "forgotten")))
+    assert [policy.tier_for(a) for a in (0, 9, 10, 19, 20, 99)] == [
+        "base",
+        "base",
+        "small",
+        "small",
+        "forgotten",
+        "forgotten",
+    ]
+    assert policy.forgets and not DecayPolicy().forgets
+    for bad in (
+        {"keep": ("pages", 3)},
+        {"ladder": ((5, "base"),)},
+        {"ladder": ((0, "tiny"), (5, "base"))},
+        {"ladder": ((0, "base"), (5, "huge"))},
+        {"segment_tokens": 3},
+        {"facts_share": 1.5},
+    ):
+        with pytest.raises(InvalidSettingError):
+            DecayPolicy(**bad)  # type: ignore[arg-type]
+
+
+def test_shown_tier_respects_each_readers_ladder() -> None:
+    deepseek = PageStyle(640, 10.7, "dense", False, ("small", "tiny"))
+    openai = PageStyle(1024, 16.0, "legible", True, ("base", "tiny"))
+    assert shown_tier(deepseek, "base") == "small"
+    assert shown_tier(openai, "small") == "tiny"  # it has no small tier: fade further
+    assert shown_tier(openai, "base") == "base"
+    assert shown_tier(deepseek, "forgotten") == "forgotten"
+
+
+def test_facts_keep_exact_strings() -> None:
+    text = "Ship A-7731-QX to Dr. Amara Okafor by 2025-03-14; mail ops@example.org. Thanks!"
+    facts = extract_facts(text)
+    assert facts == ["A-7731-QX", "Dr. Amara Okafor", "2025-03-14", "ops@example.org"]
+    assert extract_facts(text, limit=2) == facts[:2]
+    assert extract_facts("") == []
+
+
+def test_messages_of_every_shape() -> None:
+    turns = turns_from_messages(
+        [
+            {"role": "user", "content": "hi"},
+            ("assistant", "hello"),
+            {"type": "human", "data": {"content": "lc", "id": "m1", "type": "human"}},
+        ]
+    )
+    assert [t.role for t in turns] == ["user", "assistant", "user"]
+    assert turns[2].id == "m1" and all(t.text_tokens > 0 for t in turns)
+    assert openai_message(turns[2]) == {"role": "user", "content": "lc"}
+    with pytest.raises(InvalidMessageError, match="message 0"):
+        turns_from_messages([42])
+    with pytest.raises(InvalidMessageError, match=r"JSON|NaN|nan"):
+        turns_from_messages([{"role": "user", "content": float("nan")}])
+
+
+def test_cuts_wait_for_full_segments_and_keep_tool_results() -> None:
+    call = {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+        ],
+    }
+    turns = turns_from_messages(
+        [
+            ("user", "word " * 40),
+            call,
+            {"role": "tool", "tool_call_id": "c1", "content": "r"},
+            ("user", "word " * 40),
+            ("user", "word " * 40),
+        ]
+    )
+    assert "[calls f({})" in turn_text(turns[1])
+    # a segment full after the call still takes the call's result with it
+    cuts = plan_cuts(turns, limit=5, segment_tokens=turns[0].text_tokens + 1)
+    assert cuts[0] == (0, 3)
+    # nothing is cut while the segment is not full
+    assert plan_cuts(turns, limit=1, segment_tokens=500) == []
+    assert keep_start(turns, DecayPolicy(keep=("messages", 2))) == 3
+
+
+def test_budget_errors_name_both_sizes() -> None:
+    profile = readers.get("openai")
+    turns = turns_from_messages([("user", "long " * 500)])
+    with pytest.raises(ContextBudgetError, match="budget of 10"):
+        plan_context(profile, [], turns, budget=10, facts_share=0.1)
