@@ -96,11 +96,14 @@ test-latest:
 		> $(LATEST_VENV)/requirements.txt
 	$(LATEST_VENV)/bin/python -m pip install --quiet --upgrade -c $(CPU_TORCH) \
 		-r $(LATEST_VENV)/requirements.txt
-	touch $(LATEST_VENV)/.venv-created $(LATEST_VENV)/.dev-installed $(LATEST_VENV)/.demo-installed
 	$(LATEST_VENV)/bin/python -m pip freeze --exclude-editable | grep -iE '^(transformers|torch|mypy|ruff|langchain-core)=='
-	$(MAKE) VENV=$(LATEST_VENV) lint typecheck
+	$(LATEST_VENV)/bin/ruff check .
+	rm -rf .typecheck-latest
+	$(LATEST_VENV)/bin/python -m pip install --quiet --no-deps --no-build-isolation --target .typecheck-latest .
+	cd .typecheck-latest && ../$(LATEST_VENV)/bin/mypy --config-file ../pyproject.toml \
+		--cache-dir ../.mypy_cache/latest -p optical_memory
 	$(LATEST_VENV)/bin/python -m pytest -ra -q
 
 clean:
-	rm -rf $(VENV) $(LATEST_VENV) $(LOCK_VENV) .typecheck build *.egg-info .mypy_cache \
+	rm -rf $(VENV) $(LATEST_VENV) $(LOCK_VENV) .typecheck .typecheck-latest build *.egg-info .mypy_cache \
 		.pytest_cache .ruff_cache
