@@ -15,6 +15,7 @@ less for a short page; DeepSeek-OCR pads every image to its mode's square anyway
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 from collections.abc import Sequence
@@ -197,16 +198,7 @@ def _cropped(page: RenderedPage) -> RenderedPage:
     margin = max(4, round(page.font.size_px * page.font.line_pitch))
     height = min(grey.shape[0], int(inked[-1]) + 1 + margin)
     height = max(height, 2 * margin)
-    image = page.image.crop((0, 0, page.image.width, height))
-    return RenderedPage(
-        image=image,
-        span=page.span,
-        tier=page.tier,
-        font=page.font,
-        line_count=page.line_count,
-        index=page.index,
-        metadata=page.metadata,
-    )
+    return dataclasses.replace(page, image=page.image.crop((0, 0, page.image.width, height)))
 
 
 def decay_page(page: Page, tier: str, font_px: float) -> Page:
