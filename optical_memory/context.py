@@ -5,6 +5,8 @@ their verbatim text where the reader takes no images or text is cheaper), the fa
 then the recent turns verbatim. ``to_openai()`` and ``to_anthropic()`` turn it into the
 message lists those SDKs take, with base64 PNG image blocks each labelled with the id of
 the segment it shows, so a model (or a tool) can ask for that segment back.
+``to_deepseek()`` gives DeepSeek-OCR's prompt and the pages' cached vision tokens (see
+:mod:`optical_memory.deepseek_context`).
 """
 
 from __future__ import annotations
@@ -14,12 +16,15 @@ import functools
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from PIL import Image
 
 from optical_memory.messages import openai_message, turn_text
-from optical_memory.records import Turn
+from optical_memory.records import Turn, VisionTokens
+
+if TYPE_CHECKING:
+    from optical_memory.deepseek_context import DeepSeekPrompt
 
 __all__ = ["ContextPage", "ContextPart", "OpticalContext", "PartKind", "page_label"]
 
@@ -31,6 +36,7 @@ MEMORY_PREAMBLE = (
     "verbatim text of a segment can be recalled by that id."
 )
 FACTS_HEADING = "Exact values from earlier turns (by segment):"
+IMAGE_MARKER = "<image>"
 
 
 def page_label(segment_id: str, number: int, count: int) -> str:
@@ -51,6 +57,10 @@ class ContextPage:
         image_tokens: What the page costs the context's reader.
         width, height: Pixel size.
         label: The text shown before the image.
+        detail: The OpenAI ``detail`` the page is priced at (``"low"`` for a page that fits
+            a 512 px square, which low detail sees whole at the base price), else ``None``.
+        vision_tokens: Its DeepSeek-OCR vision tokens, when the context was made for a
+            DeepSeek-OCR reader by a memory with an encoder.
     """
 
     png: bytes
@@ -62,6 +72,8 @@ class ContextPage:
     width: int
     height: int
     label: str
+    vision_tokens: VisionTokens | None = None
+    detail: Literal["high", "low"] | None = None
 
     @functools.cached_property
     def image(self) -> Image.Image:
@@ -143,20 +155,24 @@ class OpticalContext:
     def _memory_parts(self) -> list[ContextPart]:
         return [part for part in self.parts if part.kind != "turn"]
 
-    def to_openai(self, *, detail: Literal["high", "low", "auto"] = "high") -> list[dict[str, Any]]:
+    def to_openai(
+        self, *, detail: Literal["high", "low", "auto"] | None = None
+    ) -> list[dict[str, Any]]:
         """OpenAI chat messages: one user message holding the pages, segment texts and fact
         sheet (image blocks as base64 PNG data URLs), then the recent turns.
 
         Args:
-            detail: The image blocks' ``detail`` (the reader profile's cost assumes
-                ``"high"`` unless it is the ``openai-low`` reader).
+            detail: The ``detail`` of every image block; ``None`` (the default) sends each
+                page at the detail its reader priced it at (``"high"``, or ``"low"`` for
+                pages that fit a 512 px square on the ``openai`` reader).
         """
         blocks: list[dict[str, Any]] = []
         for part in self._memory_parts():
             if part.page is not None:
                 blocks.append({"type": "text", "text": part.page.label})
                 url = "data:image/png;base64," + part.page.base64()
-                blocks.append({"type": "image_url", "image_url": {"url": url, "detail": detail}})
+                shown = detail or part.page.detail or "high"
+                blocks.append({"type": "image_url", "image_url": {"url": url, "detail": shown}})
             else:
                 blocks.append({"type": "text", "text": part.text})
         messages: list[dict[str, Any]] = []
@@ -206,3 +222,57 @@ class OpticalContext:
                 text = f"[{turn.role}] {text}"
             messages.append({"role": role, "content": text or " "})
         return messages
+
+    def to_deepseek(self, *, instruction: str = "") -> DeepSeekPrompt:
+        """DeepSeek-OCR's plain-template prompt over this context, with the pages' tokens.
+
+        The prompt holds, oldest first: the preamble, each page's label followed by one
+        ``<image>`` marker, segments shown as text, the fact sheet, the recent turns as
+        ``role: text`` lines, then ``instruction``. A literal ``<image>`` in any text is
+        broken with a zero-width space so that only page markers take images.
+
+        Args:
+            instruction: Text put last (e.g. a question about the memory).
+
+        Returns:
+            The prompt and the vision tokens that fill its markers, in order; pass them to
+            ``DeepSeekOCR.generate(prompt.prompt, vision_tokens=prompt.tensors())``.
+
+        Raises:
+            NoVisionTokens: The context carries no vision tokens (its memory has no
+                encoder, or the reader is not a DeepSeek-OCR reader).
+        """
+        from optical_memory.deepseek_context import FINGERPRINT_KEY, DeepSeekPrompt, NoVisionTokens
+
+        fingerprint = self.metadata.get(FINGERPRINT_KEY)
+        missing = [page.page_id for page in self.pages if page.vision_tokens is None]
+        if not fingerprint or missing:
+            raise NoVisionTokens(
+                f"the context of thread {self.thread!r} for reader {self.reader!r} carries no "
+                "vision tokens; make it with an OpticalMemory that has an encoder and a "
+                "DeepSeek-OCR reader (e.g. reader='deepseek-ocr')"
+            )
+        lines: list[str] = []
+        tokens: list[VisionTokens] = []
+        for part in self._memory_parts():
+            if part.page is not None and part.page.vision_tokens is not None:
+                lines += [_no_marker(part.page.label), IMAGE_MARKER]
+                tokens.append(part.page.vision_tokens)
+            else:
+                lines.append(_no_marker(part.text))
+        if lines:
+            lines.insert(0, MEMORY_PREAMBLE)
+        lines += [_no_marker(f"{turn.role}: {turn_text(turn)}") for turn in self.turns]
+        if instruction:
+            lines.append(_no_marker(instruction))
+        return DeepSeekPrompt(
+            prompt="\n".join(lines),
+            vision_tokens=tuple(tokens),
+            fingerprint=str(fingerprint),
+            page_ids=tuple(page.page_id for page in self.pages),
+        )
+
+
+def _no_marker(text: str) -> str:
+    """``text`` with any ``<image>`` broken up, so it takes no image slots."""
+    return text.replace(IMAGE_MARKER, "<\u200bimage>")

@@ -26,6 +26,14 @@ from optical_memory import readers
 from optical_memory.assembly import SegmentView, plan_context
 from optical_memory.context import ContextPage, ContextPart, OpticalContext, page_label
 from optical_memory.decoders.base import Decoder
+from optical_memory.deepseek_context import (
+    PageWant,
+    is_deepseek_reader,
+    page_tokens,
+    read_mode,
+    token_reader,
+    with_vision_tokens,
+)
 from optical_memory.errors import InvalidSettingError, NotFound, OpticalMemoryError
 from optical_memory.facts import extract_facts
 from optical_memory.messages import MessageLike, turn_text, turns_from_messages
@@ -336,7 +344,9 @@ class OpticalMemory:
 
         The recent tail verbatim; older segments as page images, or as their text where
         the reader has no image input or the text is cheaper; the fact sheet; oldest
-        dropped first when over budget.
+        dropped first when over budget. With an encoder and a DeepSeek-OCR reader, every
+        page carries its vision tokens, from the store's cache or encoded on a miss and
+        cached (see :mod:`optical_memory.deepseek_context`), for ``to_deepseek()``.
 
         Args:
             thread: The conversation.
@@ -347,6 +357,7 @@ class OpticalMemory:
             UnknownReader: ``reader`` names no profile.
             ContextBudgetError: The newest turn alone costs more than ``budget``.
             InvalidSettingError: ``budget`` is not a positive int.
+            DecoderUnavailable, CheckpointError: The encoder cannot run.
         """
         profile = _profile(reader)
         if budget is not None and (not isinstance(budget, int) or budget <= 0):
@@ -384,7 +395,7 @@ class OpticalMemory:
         for turn, cost in plan.tail:
             parts.append(ContextPart(kind="turn", tokens=cost, turn_ids=(turn.id,), turn=turn))
         forms = plan.forms
-        return OpticalContext(
+        context = OpticalContext(
             thread=thread,
             reader=profile.name,
             budget=budget,
@@ -395,6 +406,9 @@ class OpticalMemory:
             tokens=sum(part.tokens for part in parts),
             raw_tokens=plan.raw_tokens,
         )
+        if self.encoder is not None and is_deepseek_reader(profile):
+            context = with_vision_tokens(context, self.store, self.encoder, profile)
+        return context
 
     def _page_part(
         self, profile: ReaderProfile, segment: Segment, page: Page, number: int, count: int
@@ -530,6 +544,12 @@ class OpticalMemory:
     def rehydrate(self, thread: str, segment_id: str, decoder: Decoder | None = None) -> str:
         """The text read back from the segment's pages as they are now (lossy by design).
 
+        With a DeepSeek-OCR encoder, DeepSeek-OCR generates from the pages' cached vision
+        tokens (encoded and cached on a miss): ``decoder`` if it is a DeepSeek-OCR decoder
+        over the same weights, else the memory's own such decoder, else the encoder's
+        model with the official recipe. Otherwise ``decoder`` (or the memory's) reads the
+        page images.
+
         Raises:
             NotFound: No such segment.
             DecoderError: The decoder failed.
@@ -537,6 +557,14 @@ class OpticalMemory:
         pages = self.store.get_pages(thread, segment_id)
         if not pages:
             return ""
+        encoder = self.encoder
+        read = None if encoder is None else token_reader(encoder, decoder, self.decoder)
+        if encoder is not None and read is not None:
+            wants = [
+                PageWant(page.id, page.png, read_mode(encoder, None, page.width, page.height))
+                for page in pages
+            ]
+            return "\n".join(read(page_tokens(self.store, encoder, thread, wants)))
         texts = self._decoder(decoder).decode([page.png for page in pages])
         return "\n".join(texts)
 
