@@ -6,11 +6,16 @@ images, or the text is cheaper: the break-even gate), dropped for the budget, or
 forgotten; which recent turns fit; and which exact strings make the fact sheet.
 
 Budget order: the newest turn must fit (else :class:`ContextBudgetError`); then recent
-turns newest first; then segments newest first, each in its cheaper form, stopping at
-the first that does not fit (so it is always the oldest that are dropped); the fact sheet
-takes at most ``facts_share`` of the budget (of the rest when there is no budget), from
-the dropped segments first, newest first, then from the shown pages, oldest (blurriest)
-first.
+turns newest first; then segments newest first. Segments are first fitted each in its
+cheapest form (its pages shrunk to the smallest tier its reader's style has, or its text
+where that is cheaper), stopping at the first that does not fit, so that a budget shows
+as much of the conversation as it can and it is always the oldest that are dropped; the
+room left then sharpens the newest segments back to the tier they are stored at. A page
+form is taken only while it costs less than the segment's text (the break-even gate). The
+fact sheet takes at most ``facts_share`` of the budget (of the rest when there is no
+budget) from what is left and from what the pages saved against text (so a context never
+costs more than its turns as text), from the dropped segments first, newest first, then from the
+shown pages, oldest (blurriest) first.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from optical_memory.messages import turn_text
 from optical_memory.policy import FORGOTTEN
 from optical_memory.readers import ReaderProfile
 from optical_memory.records import Segment, Turn
+from optical_memory.renderers.tiers import Tier
 
 __all__ = ["ContextPlan", "SegmentView", "plan_context"]
 
@@ -40,6 +46,8 @@ class SegmentView:
     text_tokens: int
     facts: tuple[str, ...]
     as_text: bool = False
+    smaller_tiers: tuple[str, ...] = ()
+    """Tiers of the segment's page style below the one it is stored at, sharpest first."""
 
     @classmethod
     def of(cls, segment: Segment, encoding: str) -> SegmentView:
@@ -52,7 +60,22 @@ class SegmentView:
             text_tokens=int(tokens),
             facts=tuple(meta.get("facts", [])),
             as_text=bool(meta.get("as_text", False)),
+            smaller_tiers=tuple(
+                tier
+                for tier in meta.get("tiers", ())
+                if segment.tier in _SIDES and _SIDES.get(tier, 0) < _SIDES[segment.tier]
+            ),
         )
+
+
+_SIDES = {tier.label: tier.side for tier in Tier}
+
+
+def shrunk_size(width: int, height: int, tier: str) -> tuple[int, int]:
+    """A page's size once decayed to ``tier`` (as :func:`~optical_memory.renderers.decay`
+    computes it: the longer side becomes the tier's side)."""
+    scale = _SIDES[tier] / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 @dataclass
@@ -61,6 +84,8 @@ class ContextPlan:
 
     forms: dict[str, Form] = field(default_factory=dict)
     costs: dict[str, int] = field(default_factory=dict)
+    tiers: dict[str, str] = field(default_factory=dict)
+    """For segments shown as pages below the tier they are stored at: the tier to show."""
     tail: list[tuple[Turn, int]] = field(default_factory=list)
     dropped_turns: list[str] = field(default_factory=list)
     facts_text: str = ""
@@ -68,12 +93,34 @@ class ContextPlan:
     raw_tokens: int = 0
 
 
-def _page_cost(reader: ReaderProfile, view: SegmentView) -> int:
+def _page_cost(reader: ReaderProfile, view: SegmentView, tier: str | None = None) -> int:
     count = len(view.page_sizes)
+    sizes = [s if tier is None else shrunk_size(*s, tier) for s in view.page_sizes]
     return sum(
         reader.image_tokens(w, h) + reader.text_tokens(page_label(view.segment.id, n, count))
-        for n, (w, h) in enumerate(view.page_sizes, 1)
+        for n, (w, h) in enumerate(sizes, 1)
     )
+
+
+@dataclass(frozen=True)
+class _Option:
+    form: Form
+    cost: int
+    tier: str | None = None  # pages shrunk to this tier; None: as stored
+
+
+def _options(reader: ReaderProfile, view: SegmentView) -> list[_Option]:
+    """The forms a segment may take, best first: its text when that is no dearer than
+    its pages, its pages as stored, then smaller; pages only while cheaper than text."""
+    text = _Option("text", _text_cost(reader, view))
+    if not (reader.image_input and not view.as_text and view.page_sizes):
+        return [text]
+    pages = [_Option("pages", _page_cost(reader, view))]
+    pages += [_Option("pages", _page_cost(reader, view, t), t) for t in view.smaller_tiers]
+    cheaper = [option for option in pages if option.cost < text.cost]  # the break-even gate
+    if not cheaper or text.cost <= pages[0].cost:
+        return [text, *cheaper]
+    return cheaper
 
 
 def _text_cost(reader: ReaderProfile, view: SegmentView) -> int:
@@ -117,27 +164,45 @@ def plan_context(
     for view in views:
         if view.segment.tier == FORGOTTEN:
             plan.forms[view.segment.id] = "forgotten"
-    reserve = 0.0 if budget is None or not live else facts_share * budget
-    room = left - reserve
+    room = left
+    newest_first = list(reversed(live))
+    options = {view.segment.id: _options(reader, view) for view in newest_first}
+    chosen: dict[str, _Option] = {}
     full = plan.dropped_turns != []
-    for view in reversed(live):
-        text_cost = _text_cost(reader, view)
-        form: Form = "text"
-        cost = text_cost
-        if reader.image_input and not view.as_text and view.page_sizes:
-            page_cost = _page_cost(reader, view)
-            if page_cost < text_cost:  # the break-even gate
-                form, cost = "pages", page_cost
-        if full or cost > room:
+    for view in newest_first:  # as many segments as fit, each at its cheapest
+        cheapest = min(options[view.segment.id], key=lambda option: option.cost)
+        if full or cheapest.cost > room:
             full = True
             plan.forms[view.segment.id] = "dropped"
             continue
-        plan.forms[view.segment.id] = form
-        plan.costs[view.segment.id] = cost
-        plan.raw_tokens += text_cost
-        room -= cost
+        chosen[view.segment.id] = cheapest
+        room -= cheapest.cost
+    for view in newest_first:  # then sharpen the newest with what is left
+        if view.segment.id not in chosen:
+            break
+        current = chosen[view.segment.id]
+        for option in options[view.segment.id]:  # best first, none cheaper than current
+            if option is current:
+                break
+            if option.cost - current.cost <= room:
+                room -= option.cost - current.cost
+                chosen[view.segment.id] = option
+                break
+    for view in newest_first:
+        option = chosen.get(view.segment.id)
+        if option is None:
+            continue
+        plan.forms[view.segment.id] = option.form
+        plan.costs[view.segment.id] = option.cost
+        if option.tier is not None:
+            plan.tiers[view.segment.id] = option.tier
+        plan.raw_tokens += _text_cost(reader, view)
     spent = sum(plan.costs.values()) + sum(cost for _, cost in plan.tail)
-    facts_room = facts_share * spent if budget is None else max(0.0, budget - spent)
+    # The sheet is paid from what the pages saved, so a context never costs more than
+    # the turns it shows would as text.
+    facts_room = min(facts_share * (spent if budget is None else budget), plan.raw_tokens - spent)
+    if budget is not None:
+        facts_room = min(facts_room, budget - spent)
     dropped = [v for v in reversed(live) if plan.forms[v.segment.id] == "dropped"]
     paged = [v for v in live if plan.forms[v.segment.id] == "pages"]
     lines: list[str] = []

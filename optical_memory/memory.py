@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from optical_memory import readers
 from optical_memory.assembly import SegmentView, plan_context
@@ -39,7 +39,7 @@ from optical_memory.facts import extract_facts
 from optical_memory.messages import MessageLike, turn_text, turns_from_messages
 from optical_memory.metrics import char_accuracy
 from optical_memory.policy import FORGOTTEN, LADDER_TIERS, DecayPolicy
-from optical_memory.readers import ReaderProfile
+from optical_memory.readers import OpenAITileRule, ReaderProfile
 from optical_memory.records import Legibility, Page, Segment, Turn
 from optical_memory.renderers import TextRenderer
 from optical_memory.segments import (
@@ -60,17 +60,18 @@ __all__ = ["OpticalMemory", "SearchHit", "SegmentInfo", "ThreadReport", "page_st
 
 _ENCODINGS = ("cl100k_base", "o200k_base")
 DEFAULT_READERS = ("deepseek-ocr", "anthropic")
+_SHRUNK_CACHE = 512  # pages shrunk for a budget, kept for the next context
 
 
 def page_style(reader: ReaderProfile) -> PageStyle:
-    """How pages are drawn for ``reader``: its canvas and glyph size; dense spacing and
-    full squares for DeepSeek-OCR (it pads every image to its mode's square), legible
+    """How pages are drawn for ``reader``: its canvas and glyph size; the ``vision``
+    preset's tight spacing and full squares for DeepSeek-OCR (it pads every image to its mode's square), legible
     spacing and cropped pages for readers billed by area."""
     deepseek = reader.name.startswith("deepseek")
     return PageStyle(
         side=reader.page_side,
         font_px=reader.font_px,
-        preset="dense" if deepseek else "legible",
+        preset="vision" if deepseek else "legible",
         crop=not deepseek,
         tiers=tuple(reader.tiers),
     )
@@ -169,6 +170,7 @@ class OpticalMemory:
         self.auto_compact = auto_compact
         self.readers = tuple(_profile(name) for name in readers)
         self._renderers: dict[str, TextRenderer] = {}
+        self._shrunk: dict[tuple[str, str], Page] = {}
 
     # --- writing -----------------------------------------------------------------------
 
@@ -218,7 +220,7 @@ class OpticalMemory:
         tail = self.store.get_turns(thread, start)
         limit = keep_start(tail, self.policy)
         written = []
-        for first, end in plan_cuts(tail, limit, self.policy.segment_tokens):
+        for first, end in plan_cuts(tail, limit, self.policy.segment_pages):
             turns = tail[first:end]
             for style in styles:
                 if segment_id(style, [turn.id for turn in turns]) in have:
@@ -274,7 +276,7 @@ class OpticalMemory:
         if self.renderer is not None:
             return self.renderer
         if style.key not in self._renderers:
-            self._renderers[style.key] = TextRenderer(style.preset, font_size=style.font_px)
+            self._renderers[style.key] = style.renderer()
         return self._renderers[style.key]
 
     def decay(self, thread: str, now: float | None = None) -> list[str]:
@@ -375,7 +377,7 @@ class OpticalMemory:
             segment = view.segment
             form = plan.forms[segment.id]
             if form == "pages":
-                pages = self.store.get_pages(thread, segment.id)
+                pages = self._shown_pages(thread, segment, plan.tiers.get(segment.id))
                 for number, page in enumerate(pages, 1):
                     parts.append(self._page_part(profile, segment, page, number, len(pages)))
             elif form == "text":
@@ -410,6 +412,24 @@ class OpticalMemory:
             context = with_vision_tokens(context, self.store, self.encoder, profile)
         return context
 
+    def _shown_pages(self, thread: str, segment: Segment, tier: str | None) -> list[Page]:
+        """The segment's stored pages, or shrunk to ``tier`` where the budget asks for a
+        smaller tier than the ladder's (kept in a small cache: the next context of a
+        chat loop asks for the same ones)."""
+        pages = self.store.get_pages(thread, segment.id)
+        if tier is None:
+            return pages
+        font_px = float(segment.metadata.get("font_px", 12.0))
+        shown = []
+        for page in pages:
+            key = (page.id, tier)
+            smaller = self._shrunk.pop(key, None) or decay_page(page, tier, font_px)
+            self._shrunk[key] = smaller  # most recently used last
+            shown.append(smaller)
+        while len(self._shrunk) > _SHRUNK_CACHE:
+            del self._shrunk[next(iter(self._shrunk))]
+        return shown
+
     def _page_part(
         self, profile: ReaderProfile, segment: Segment, page: Page, number: int, count: int
     ) -> ContextPart:
@@ -430,6 +450,7 @@ class OpticalMemory:
                 width=page.width,
                 height=page.height,
                 label=label,
+                detail=_detail(profile, page),
             ),
         )
 
@@ -658,6 +679,11 @@ def _profile(name: str) -> ReaderProfile:
     if isinstance(name, ReaderProfile):
         return name
     return readers.get(name)
+
+
+def _detail(profile: ReaderProfile, page: Page) -> Literal["high", "low"] | None:
+    rule = profile.image_rule
+    return rule.detail_for(page.width, page.height) if isinstance(rule, OpenAITileRule) else None
 
 
 def _chain_end(segments: Sequence[Segment]) -> tuple[int, int]:

@@ -46,7 +46,7 @@ class DecayStep:
 # small, after 300 to tiny (DeepSeek-OCR's paper: ~97% at 10x, ~60% at 20x compression;
 # our CPU read-back of tiny chat pages stays above 0.95, README "Memory"). Nothing is
 # forgotten by age unless a policy says so; a context budget still drops the oldest.
-_DEFAULT_LADDER = (DecayStep(0, "base"), DecayStep(100, "small"), DecayStep(300, "tiny"))
+_DEFAULT_LADDER = (DecayStep(0, "base"), DecayStep(30, "small"), DecayStep(80, "tiny"))
 
 
 def _ladder(steps: Sequence[DecayStep | tuple[float, str]]) -> tuple[DecayStep, ...]:
@@ -79,10 +79,12 @@ class DecayPolicy:
             the store); the default forgets nothing.
         age_unit: ``"turns"`` (turns added since the segment's last turn, or since it was
             recalled), ``"tokens"`` (their text tokens) or ``"seconds"`` (wall time).
-        segment_tokens: About how many text tokens one segment holds: a little less than
-            one DeepSeek-OCR page (a 640 px page at 10.7 px holds ~1,050 tokens of chat), so
-            a segment is one page for it and a page or less for the others. A segment is
-            cut only once it is full, so every process cuts the same segments.
+        segment_pages: How much text one segment holds, in DeepSeek-OCR pages (a 640 px
+            page at 10.7 px holds about 1,000 tokens of English chat, fewer of code):
+            0.94 fills one page and leaves room for the estimate's error (3% of a page),
+            so a segment is one page for DeepSeek-OCR and one cropped page for the
+            others. A segment is cut once the next turn would overflow it, so every
+            process cuts the same segments. Larger values make fewer, multi-page segments.
         facts_per_segment: How many exact strings (numbers, names, identifiers, dates) a
             segment's fact sheet keeps.
         facts_share: The share of a context's budget the fact sheet may take.
@@ -93,9 +95,9 @@ class DecayPolicy:
     keep: tuple[Literal["messages", "tokens"], int] = ("messages", 20)
     ladder: Sequence[DecayStep | tuple[float, str]] = field(default=_DEFAULT_LADDER)
     age_unit: AgeUnit = "turns"
-    segment_tokens: int = 850
+    segment_pages: float = 0.94
     facts_per_segment: int = 12
-    facts_share: float = 0.15
+    facts_share: float = 0.05
     verify_threshold: float = 0.90
 
     def __post_init__(self) -> None:
@@ -110,10 +112,9 @@ class DecayPolicy:
             raise InvalidSettingError(
                 f"age_unit must be turns, tokens or seconds: {self.age_unit!r}"
             )
-        if not isinstance(self.segment_tokens, int) or self.segment_tokens < 16:
-            raise InvalidSettingError(
-                f"segment_tokens must be an int >= 16: {self.segment_tokens!r}"
-            )
+        pages = self.segment_pages
+        if not isinstance(pages, (int, float)) or not math.isfinite(pages) or pages <= 0:
+            raise InvalidSettingError(f"segment_pages must be a number > 0: {pages!r}")
         if not isinstance(self.facts_per_segment, int) or self.facts_per_segment < 0:
             raise InvalidSettingError("facts_per_segment must be an int >= 0")
         for name in ("facts_share", "verify_threshold"):

@@ -247,17 +247,29 @@ class OpenAITileRule(ImageRule):
     Whether images whose short side is under 768 px are scaled *up* is disputed;
     OpenAI's worked examples (512 x 512 = 255 tokens) say no, hence ``upscale=False``.
 
+    An image that fits a 512 px square loses nothing at low detail (its 512 px view is
+    the image itself) and costs ``base`` instead of ``base + per_tile``; with
+    ``small_as_low`` such images are priced (and :meth:`detail_for` sends them) at low.
+
     Attributes:
         detail: ``"high"`` or ``"low"``.
         base: Tokens billed for every image.
         per_tile: Tokens per 512 px tile (high detail only).
         upscale: Also scale short sides under 768 px up to 768.
+        small_as_low: At high detail, send images within 512 x 512 at low detail.
     """
 
     detail: Literal["high", "low"] = "high"
     base: int = 85
     per_tile: int = 170
     upscale: bool = False
+    small_as_low: bool = False
+
+    def detail_for(self, width: int, height: int) -> Literal["high", "low"]:
+        """The ``detail`` to send an image of this size at."""
+        if self.detail == "low" or (self.small_as_low and max(width, height) <= 512):
+            return "low"
+        return "high"
 
     def __post_init__(self) -> None:
         if self.detail not in ("high", "low"):
@@ -276,7 +288,7 @@ class OpenAITileRule(ImageRule):
         return max(1, round(width * fit)), max(1, round(height * fit))
 
     def tokens(self, width: int, height: int) -> int:
-        if self.detail == "low":
+        if self.detail_for(width, height) == "low":
             _check_size(width, height)
             return self.base
         seen_w, seen_h = self.effective_size(width, height)
@@ -715,13 +727,12 @@ _PROFILES: dict[str, ReaderProfile] = {
             _DEEPSEEK_SOURCE,
         ),
         # Fresh: a 1024 page, seen at 768 px (4 tiles, 765 tokens; 16 px type read as 12 px),
-        # holds ~1,000 tokens of chat. A 512 px page alone would be cheaper fresh (255 for
-        # ~510, 2.0x), but it cannot shrink: one tile is the floor. Decaying the 1024 page
-        # to 512 (one tile) keeps all its text at 255 tokens (~3.9x): memory that fades
-        # pays, so the ladder is base -> tiny (640 costs 4 tiles, like 1024).
+        # holds ~1,000 tokens of chat. Decayed to 512 it fits low detail's 512 px view
+        # whole, so it is sent at low detail for 85 tokens (~11x): memory that fades pays,
+        # so the ladder is base -> tiny (640 costs 4 tiles, like 1024).
         _shipped(
             "openai",
-            OpenAITileRule("high"),
+            OpenAITileRule("high", small_as_low=True),
             "o200k_base",
             12.0,
             ("base", "tiny"),

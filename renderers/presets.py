@@ -1,7 +1,7 @@
 """Render presets: glyph sizes and spacing per script and content kind.
 
-Two presets ship, chosen from read-back measurements (``benchmarks/compression_curve.py``
-and the README's tables):
+Three presets ship; the first two are chosen from read-back measurements
+(``benchmarks/compression_curve.py`` and the README's tables):
 
 - ``dense``: the most text per page that the project's best CPU decoder still reads
   back at >= 0.97 character accuracy, with a margin: Latin prose at 6 px (RapidOCR with
@@ -12,6 +12,8 @@ and the README's tables):
   every size).
 - ``legible`` (the default): glyphs large enough for hosted multimodal models, which
   read reliably from about 12 px up once the provider's own downscaling is counted.
+- ``vision``: DeepSeek-OCR memory pages: tight like ``dense``, with code and Chinese
+  sized by the text tokens they hold rather than by what a CPU engine needs.
 """
 
 from __future__ import annotations
@@ -145,6 +147,20 @@ PRESETS: dict[str, Preset] = {
         supersample=2,
         margin=0.02,
         paragraph_gap=0.3,
+    ),
+    # For DeepSeek-OCR's encoder, not a CPU OCR engine: its legibility is about 10 text
+    # tokens per vision token (paper, Table 2), so code and Chinese get the page area the
+    # tokens they hold need (code packs ~3 characters a token against prose's ~4; a Han
+    # character is about a token), not the extra size a CPU engine needs for symbols.
+    # Spacing as tight as dense; the font's own word space.
+    "vision": Preset(
+        name="vision",
+        latin_prose=TypeSpec(10.7, 1.15),
+        latin_code=TypeSpec(11.5, 1.15),
+        cjk_prose=TypeSpec(14.0, 1.15),
+        cjk_mixed=TypeSpec(14.0, 1.15),
+        supersample=2,
+        margin=0.01,
     ),
 }
 

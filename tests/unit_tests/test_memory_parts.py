@@ -9,7 +9,7 @@ from optical_memory.assembly import plan_context
 from optical_memory.errors import ContextBudgetError, InvalidMessageError, InvalidSettingError
 from optical_memory.facts import extract_facts
 from optical_memory.messages import openai_message, turn_text, turns_from_messages
-from optical_memory.segments import PageStyle, keep_start, plan_cuts, shown_tier
+from optical_memory.segments import PageStyle, keep_start, page_fill, plan_cuts, shown_tier
 
 
 def test_policy_validates_and_maps_ages_to_tiers() -> None:
@@ -28,7 +28,7 @@ def test_policy_validates_and_maps_ages_to_tiers() -> None:
         {"ladder": ((5, "base"),)},
         {"ladder": ((0, "tiny"), (5, "base"))},
         {"ladder": ((0, "base"), (5, "huge"))},
-        {"segment_tokens": 3},
+        {"segment_pages": 0},
         {"facts_share": 1.5},
     ):
         with pytest.raises(InvalidSettingError):
@@ -88,10 +88,14 @@ def test_cuts_wait_for_full_segments_and_keep_tool_results() -> None:
     )
     assert "[calls f({})" in turn_text(turns[1])
     # a segment full after the call still takes the call's result with it
-    cuts = plan_cuts(turns, limit=5, segment_tokens=turns[0].text_tokens + 1)
+    cuts = plan_cuts(turns, limit=5, segment_pages=page_fill(turns[0]) + page_fill(turns[1]))
     assert cuts[0] == (0, 3)
+    # a segment stops before the turn that would overflow it (a page's worth stays on one
+    # page); a turn larger than a segment alone makes one
+    assert plan_cuts(turns, limit=5, segment_pages=page_fill(turns[0]) + 0.001)[0] == (0, 1)
+    assert plan_cuts(turns, limit=5, segment_pages=0.001)[0] == (0, 1)
     # nothing is cut while the segment is not full
-    assert plan_cuts(turns, limit=1, segment_tokens=500) == []
+    assert plan_cuts(turns, limit=1, segment_pages=0.5) == []
     assert keep_start(turns, DecayPolicy(keep=("messages", 2))) == 3
 
 

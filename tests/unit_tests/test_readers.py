@@ -296,7 +296,11 @@ def test_profile_numbers() -> None:
     # About 10 text tokens per vision token, the paper's ~97% point.
     assert 9.5 < readers.estimate_page_tokens(640, 640, deepseek.font_px) / 100 < 10.5
     openai = readers.get("openai")
-    assert openai.encoding == "o200k_base" and openai.image_tokens(512, 512) == 255
+    assert openai.encoding == "o200k_base" and openai.image_tokens(513, 300) == 85 + 2 * 170
+    # a decayed page within 512 px goes at low detail: same pixels, base price
+    assert openai.image_tokens(512, 512) == 85
+    assert openai.image_rule.detail_for(512, 370) == "low"  # type: ignore[attr-defined]
+    assert readers.OpenAITileRule("high").tokens(512, 512) == 255
     # A 1024 page is seen at 768 px by GPT-4o: 16 px type is read as 12 px.
     assert openai.effective_font_px(1024, 16.0) == pytest.approx(12.0)
     claude = readers.get("anthropic")

@@ -15,7 +15,7 @@ from tests.integration_tests.store.conftest import (  # noqa: F401  # fixtures
 )
 
 # Small segments and a short tail, so a few dozen turns make several segments.
-SMALL = DecayPolicy(keep=("messages", 4), segment_tokens=120)
+SMALL = DecayPolicy(keep=("messages", 4), segment_pages=0.15)
 
 
 @pytest.fixture(params=["sqlite", "redis"])

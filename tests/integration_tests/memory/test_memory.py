@@ -77,7 +77,7 @@ def test_tool_calls_stay_with_their_results(memory: OpticalMemory) -> None:
 
 def test_pages_reach_providers_as_labelled_png_blocks(store_url: str, unique_tenant: str) -> None:
     # segments of ~600 tokens: a 1024 px page for Claude is then cheaper than the text
-    policy = DecayPolicy(keep=("messages", 4), segment_tokens=600)
+    policy = DecayPolicy(keep=("messages", 4), segment_pages=0.7)
     memory = OpticalMemory(store_url, tenant=unique_tenant, policy=policy)
     memory.add("chat", conversation(150))
     context = memory.context("chat", reader="anthropic")
@@ -109,7 +109,7 @@ def test_the_gate_never_charges_more_than_text(memory: OpticalMemory) -> None:
 def test_decay_shrinks_pages_and_forgetting_is_opt_in(store_url: str, unique_tenant: str) -> None:
     policy = DecayPolicy(
         keep=("messages", 4),
-        segment_tokens=120,
+        segment_pages=0.15,
         ladder=((0, "base"), (10, "tiny"), (40, "forgotten")),
     )
     with OpticalMemory(store_url, tenant=unique_tenant, policy=policy) as memory:

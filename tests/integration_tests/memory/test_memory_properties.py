@@ -28,7 +28,7 @@ POLICIES = st.builds(
         st.tuples(st.just("messages"), st.integers(0, 6)),
         st.tuples(st.just("tokens"), st.integers(0, 200)),
     ),
-    segment_tokens=st.integers(16, 200),
+    segment_pages=st.floats(0.02, 0.3),
     ladder=st.sampled_from(
         [((0, "base"),), ((0, "small"), (8, "tiny")), ((0, "base"), (5, "tiny"), (15, "forgotten"))]
     ),
