@@ -46,6 +46,7 @@ from optical_memory.segments import (
     PageStyle,
     decay_page,
     keep_start,
+    page_fill,
     plan_cuts,
     render_segment,
     segment_id,
@@ -171,6 +172,8 @@ class OpticalMemory:
         self.readers = tuple(_profile(name) for name in readers)
         self._renderers: dict[str, TextRenderer] = {}
         self._shrunk: dict[tuple[str, str], Page] = {}
+        # per thread: the first turn no cut has taken, and the page fill of it and later ones
+        self._uncut: dict[str, tuple[int, list[float]]] = {}
 
     # --- writing -----------------------------------------------------------------------
 
@@ -192,9 +195,31 @@ class OpticalMemory:
         turns = turns_from_messages(messages)
         if turns:
             self.store.append_turns(thread, turns)
-            if self.auto_compact:
+            if self.auto_compact and self._may_cut(thread, turns):
                 self.compact(thread)
         return turns
+
+    def _may_cut(self, thread: str, added: Sequence[Turn]) -> bool:
+        """Whether a full segment may lie before the verbatim tail, judged from the page
+        fill of the turns after the last cut this memory made (kept in memory while this
+        memory is the thread's only writer), so most adds skip listing segments. A stale
+        answer (another process cut more) only costs a needless compaction."""
+        known = self._uncut.get(thread)
+        if known is None:
+            return True
+        first, fills = known
+        fills.extend(page_fill(turn) for turn in added)
+        if self.store.count_turns(thread) != first + len(fills):  # another writer, or a retry
+            turns = self.store.get_turns(thread, first)
+            fills[:] = [page_fill(turn) for turn in turns]
+            if not turns:
+                return True  # the thread was replaced meanwhile: look again
+        kind, count = self.policy.keep
+        if kind == "messages":
+            limit = max(0, len(fills) - count)
+        else:
+            limit = keep_start(self.store.get_turns(thread, first), self.policy)
+        return sum(fills[: limit + 1]) > self.policy.segment_pages
 
     def compact(self, thread: str) -> list[str]:
         """Cut full segments out of the turns older than the verbatim tail, draw them for
@@ -217,6 +242,7 @@ class OpticalMemory:
             default=(0, 0),
         )
         have = {segment.id for segment in segments}
+        start_next = start
         tail = self.store.get_turns(thread, start)
         limit = keep_start(tail, self.policy)
         written = []
@@ -227,9 +253,12 @@ class OpticalMemory:
                     continue
                 segment, pages = self._draw(thread, turns, start + first, tokens_before, style)
                 self.store.put_segment(segment, pages)
+                segments.append(segment)
                 written.append(segment.id)
             tokens_before += sum(turn.text_tokens for turn in turns)
-        self.decay(thread)
+            start_next = start + end
+        self._uncut[thread] = (start_next, [page_fill(t) for t in tail[start_next - start :]])
+        self._decay_segments(thread, segments, None)
         return written
 
     def _draw(
@@ -662,6 +691,7 @@ class OpticalMemory:
 
     def forget(self, thread: str) -> None:
         """Remove the thread everywhere: turns, segments, pages, vision tokens."""
+        self._uncut.pop(thread, None)
         self.store.delete_thread(thread)
 
     def close(self) -> None:

@@ -291,5 +291,6 @@ def decay_page(page: Page, tier: str, font_px: float) -> Page:
 
 def _png(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
+    # Level 1: several times faster than the default 6 on text pages, about 15% larger.
+    image.save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
