@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, NamedTuple
 
-from optical_memory.errors import NotFound, OpticalMemoryError
+from optical_memory.errors import NotFound, NoVisionTokens
 from optical_memory.readers import DeepSeekOCRRule, ReaderProfile
 from optical_memory.records import VisionTokens
 from optical_memory.vision_encoder import DeepSeekOCREncoder, Encoder, tokens_to_tensor
@@ -60,11 +60,6 @@ FINGERPRINT_KEY = "vision_fingerprint"
 """The ``OpticalContext.metadata`` key naming the encoder whose tokens its pages carry."""
 
 TokenReader = Callable[[Sequence[VisionTokens]], list[str]]
-
-
-class NoVisionTokens(OpticalMemoryError, ValueError):
-    """A context without vision tokens was asked for a DeepSeek-OCR prompt (the memory
-    has no encoder, or the context was made for a reader other than DeepSeek-OCR)."""
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@
       UnknownReader(OpticalMemoryError, ValueError)
       InvalidMessageError(OpticalMemoryError, ValueError)
       ContextBudgetError(OpticalMemoryError, ValueError)
+      NoVisionTokens(OpticalMemoryError, ValueError)
       StoreError
         StoreUnavailable
         CorruptRecord
@@ -56,6 +57,7 @@ __all__ = [
     "InvalidRecordError",
     "InvalidSettingError",
     "InvalidStoreURL",
+    "NoVisionTokens",
     "NotFound",
     "OpticalMemoryError",
     "RecordTooLarge",
@@ -139,6 +141,11 @@ class InvalidMessageError(OpticalMemoryError, ValueError):
 
 class ContextBudgetError(OpticalMemoryError, ValueError):
     """A context budget too small for the newest turn; the message gives both sizes."""
+
+
+class NoVisionTokens(OpticalMemoryError, ValueError):
+    """A context without vision tokens was asked for a DeepSeek-OCR prompt (the memory
+    has no encoder, or the context was made for a reader other than DeepSeek-OCR)."""
 
 
 class StoreError(OpticalMemoryError):
