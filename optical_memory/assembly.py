@@ -93,13 +93,19 @@ class ContextPlan:
     raw_tokens: int = 0
 
 
-def _page_cost(reader: ReaderProfile, view: SegmentView, tier: str | None = None) -> int:
+def _labels_cost(reader: ReaderProfile, view: SegmentView) -> int:
     count = len(view.page_sizes)
-    sizes = [s if tier is None else shrunk_size(*s, tier) for s in view.page_sizes]
     return sum(
-        reader.image_tokens(w, h) + reader.text_tokens(page_label(view.segment.id, n, count))
-        for n, (w, h) in enumerate(sizes, 1)
+        reader.text_tokens(page_label(view.segment.id, n, count)) for n in range(1, count + 1)
     )
+
+
+def _page_cost(
+    reader: ReaderProfile, view: SegmentView, tier: str | None = None, labels: int | None = None
+) -> int:
+    sizes = [s if tier is None else shrunk_size(*s, tier) for s in view.page_sizes]
+    labels = _labels_cost(reader, view) if labels is None else labels
+    return labels + sum(reader.image_tokens(w, h) for w, h in sizes)
 
 
 @dataclass(frozen=True)
@@ -115,8 +121,11 @@ def _options(reader: ReaderProfile, view: SegmentView) -> list[_Option]:
     text = _Option("text", _text_cost(reader, view))
     if not (reader.image_input and not view.as_text and view.page_sizes):
         return [text]
-    pages = [_Option("pages", _page_cost(reader, view))]
-    pages += [_Option("pages", _page_cost(reader, view, t), t) for t in view.smaller_tiers]
+    labels = _labels_cost(reader, view)
+    pages = [_Option("pages", _page_cost(reader, view, labels=labels))]
+    pages += [
+        _Option("pages", _page_cost(reader, view, t, labels), t) for t in view.smaller_tiers
+    ]
     cheaper = [option for option in pages if option.cost < text.cost]  # the break-even gate
     if not cheaper or text.cost <= pages[0].cost:
         return [text, *cheaper]

@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Iterable, Sequence
@@ -66,8 +67,8 @@ _SHRUNK_CACHE = 512  # pages shrunk for a budget, kept for the next context
 
 def page_style(reader: ReaderProfile) -> PageStyle:
     """How pages are drawn for ``reader``: its canvas and glyph size; the ``vision``
-    preset's tight spacing and full squares for DeepSeek-OCR (it pads every image to its mode's square), legible
-    spacing and cropped pages for readers billed by area."""
+    preset's tight spacing and full squares for DeepSeek-OCR (it pads every image to its
+    mode's square), legible spacing and cropped pages for readers billed by area."""
     deepseek = reader.name.startswith("deepseek")
     return PageStyle(
         side=reader.page_side,
@@ -728,12 +729,16 @@ def _chain_end(segments: Sequence[Segment]) -> tuple[int, int]:
 
 def _style_of(segment: Segment) -> PageStyle | None:
     """The page style a segment was drawn in, from its stored key."""
-    key = str(segment.metadata.get("style", ""))
+    tiers = tuple(segment.metadata.get("tiers") or ("tiny",))
+    return _parse_style(str(segment.metadata.get("style", "")), tiers)
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_style(key: str, tiers: tuple[str, ...]) -> PageStyle | None:
     match = re.fullmatch(r"(\w+)-(\d+)-([\d.]+)px(-crop)?", key)
     if match is None:
         return None
     preset, side, font, crop = match.groups()
-    tiers = tuple(segment.metadata.get("tiers") or ("tiny",))
     try:
         return PageStyle(int(side), float(font), preset, crop is not None, tiers)
     except OpticalMemoryError:

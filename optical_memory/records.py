@@ -16,6 +16,7 @@ beside it (see ``optical_memory.store.codec``).
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import math
@@ -49,8 +50,15 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
+# Set while rebuilding a record from parsed JSON: what json.loads returns always survives
+# a round trip, so the check (a dump and a parse per record) is skipped on every read.
+_FROM_JSON: contextvars.ContextVar[bool] = contextvars.ContextVar("_FROM_JSON", default=False)
+
+
 def _check_json(value: Any, what: str) -> None:
     """Refuse values JSON cannot carry exactly (sets, bytes, NaN, non-string keys)."""
+    if _FROM_JSON.get():
+        return
     try:
         text = json.dumps(value, ensure_ascii=False, allow_nan=False)
         again = json.loads(text)
@@ -136,13 +144,17 @@ class Turn:
     def from_header(cls, header: Mapping[str, Any]) -> Turn:
         """Rebuild a turn from :meth:`to_header` data."""
         _check_version(header, cls.KIND)
-        return cls(
-            message=header["message"],
-            id=header["id"],
-            role=header["role"],
-            created_at=header["created_at"],
-            text_tokens=header["text_tokens"],
-        )
+        token = _FROM_JSON.set(True)
+        try:
+            return cls(
+                message=header["message"],
+                id=header["id"],
+                role=header["role"],
+                created_at=header["created_at"],
+                text_tokens=header["text_tokens"],
+            )
+        finally:
+            _FROM_JSON.reset(token)
 
 
 def _message_id(message: Mapping[str, Any]) -> str:
@@ -309,10 +321,11 @@ class Segment:
             if isinstance(value, str) or not isinstance(value, Sequence):
                 raise InvalidRecordError(f"Segment.{name} must be a sequence of ids")
             ids = tuple(value)
-            for item in ids:
-                _check_name(item, f"Segment.{name} item")
-            if len(set(ids)) != len(ids):
-                raise InvalidRecordError(f"Segment.{name} repeats an id")
+            if not _FROM_JSON.get():  # checked when written
+                for item in ids:
+                    _check_name(item, f"Segment.{name} item")
+                if len(set(ids)) != len(ids):
+                    raise InvalidRecordError(f"Segment.{name} repeats an id")
             object.__setattr__(self, name, ids)
         if not self.updated_at:
             object.__setattr__(self, "updated_at", self.created_at)
@@ -337,16 +350,20 @@ class Segment:
     def from_header(cls, header: Mapping[str, Any]) -> Segment:
         """Rebuild a segment from :meth:`to_header` data."""
         _check_version(header, cls.KIND)
-        return cls(
-            thread=header["thread"],
-            turn_ids=header["turn_ids"],
-            tier=header["tier"],
-            page_ids=header["page_ids"],
-            id=header["id"],
-            created_at=header["created_at"],
-            updated_at=header["updated_at"],
-            metadata=header["metadata"],
-        )
+        token = _FROM_JSON.set(True)
+        try:
+            return cls(
+                thread=header["thread"],
+                turn_ids=header["turn_ids"],
+                tier=header["tier"],
+                page_ids=header["page_ids"],
+                id=header["id"],
+                created_at=header["created_at"],
+                updated_at=header["updated_at"],
+                metadata=header["metadata"],
+            )
+        finally:
+            _FROM_JSON.reset(token)
 
 
 @dataclass(frozen=True)
