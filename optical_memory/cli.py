@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 from tqdm import tqdm
 
+from optical_memory.cli_memory import COMMANDS, fail, reader_names
 from optical_memory.errors import OpticalMemoryError
 
 if TYPE_CHECKING:
@@ -19,15 +20,12 @@ if TYPE_CHECKING:
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
+    # Markdown: docstring paragraphs wrap to the terminal instead of keeping source lines.
+    rich_markup_mode="markdown",
     help="Optical context compression: text to page images that decay with age, read back on CPU.",
 )
 
 TIERS = ["large", "base", "small", "tiny"]
-
-
-def _fail(exc: Exception) -> typer.Exit:
-    typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
-    return typer.Exit(code=2)
 
 
 @app.command()
@@ -50,12 +48,12 @@ def render(
             with file.open(encoding="utf-8", newline="") as handle:
                 text = handle.read()
     except (OSError, UnicodeDecodeError) as exc:
-        raise _fail(OpticalMemoryError(f"cannot read {file}: {exc}")) from exc
+        raise fail(OpticalMemoryError(f"cannot read {file}: {exc}")) from exc
     try:
         pages = _render(text, file, tier=tier, preset=preset, kind=kind, html=html)
         out.mkdir(parents=True, exist_ok=True)
     except (OpticalMemoryError, OSError) as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     index = []
     for page in tqdm(pages, desc="writing pages", unit="page", disable=len(pages) < 20):
         name = f"page-{page.index:03d}.png"
@@ -134,25 +132,81 @@ _CODE_SUFFIXES = frozenset(
 
 @app.command()
 def demo(
-    decoder: Annotated[
-        Optional[str],  # noqa: UP045 (typer reads the annotation at run time on 3.10)
-        typer.Option(help="'rapidocr', 'tesseract', or 'none'; default: best available."),
+    input_: Annotated[
+        Optional[Path],  # noqa: UP045 (typer reads the annotation at run time on 3.10)
+        typer.Option(
+            "--input",
+            help="Your conversation as JSON Lines (one message a line); default: the bundled one.",
+        ),
     ] = None,
-    tier: Annotated[str, typer.Option(help="Tier of the pages.")] = "small",
-    preset: Annotated[str, typer.Option(help="'dense' or 'legible'.")] = "dense",
     out: Annotated[
         Optional[Path],  # noqa: UP045
-        typer.Option(help="Also save the pages and a JSON report here."),
+        typer.Option(help="Write report.html, report.json and the sample pages here."),
     ] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    store: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            help="Store URL to run on (thread 'optical-memory-demo', cleared first, kept "
+            "after); default: a temporary SQLite file."
+        ),
+    ] = None,
+    reader: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option(
+            "--reader",
+            "-r",
+            help="Reader to report on (repeat or comma-separate); default: "
+            "deepseek-ocr, openai, anthropic, gemini.",
+        ),
+    ] = None,
+    budget: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(help="Also fit each reader's context to this many tokens."),
+    ] = None,
+    readback: Annotated[
+        bool, typer.Option(help="Read one page of each tier back with RapidOCR (CPU).")
+    ] = True,
 ) -> None:
-    """Compress the bundled demo conversation into pages and read them back on the CPU."""
-    from optical_memory.demo import run_demo
+    """Add a long conversation to a memory turn by turn; show what each reader's context costs.
+
+    Prints, per reader, the raw history's tokens against the context's (every turn, no
+    budget cut), pages per tier, the read-back of one page per tier, and timings.
+    """
+    from optical_memory.demo import DEMO_READERS, run_demo
+    from optical_memory.demo_report import report_dict, summary, write_report
+    from optical_memory.jsonl import read_messages
 
     try:
-        report = run_demo(decoder=decoder, tier=tier, preset=preset, out=out, progress=True)
-    except OpticalMemoryError as exc:
-        raise _fail(exc) from exc
-    typer.echo(report.summary())
+        messages = None if input_ is None else read_messages(input_)
+        report = run_demo(
+            messages,
+            readers=reader_names(reader, DEMO_READERS),
+            store=store,
+            budget=budget,
+            readback=readback,
+            source="bundled conversation" if input_ is None else str(input_),
+            progress=True,
+        )
+        page = None if out is None else write_report(report, out)
+    except (OpticalMemoryError, OSError) as exc:
+        raise fail(exc) from exc
+    if json_:
+        typer.echo(json.dumps(report_dict(report, files=out is not None), indent=1))
+    else:
+        typer.echo(summary(report))
+    if store is not None:
+        typer.echo(
+            f"the demo thread stays in the store: optical-memory inspect {report.thread} "
+            "--store ...",
+            err=json_,
+        )
+    if page is not None:
+        typer.echo(f"report written to {page}", err=json_)
+
+
+for _command in COMMANDS:
+    app.command()(_command)
 
 
 def main() -> None:

@@ -1,217 +1,502 @@
-"""The main job on the embedded defaults: a real conversation in, a compression report out.
+"""The main job on the embedded defaults: a long conversation goes into a memory, turn by
+turn; out come, per reader, what its context costs against the raw history, pages per
+tier, and how well one page of each tier reads back on the CPU.
 
-The bundled conversation (``optical_memory/data/demo_conversation.json``) is rendered
-into pages at every tier, and the pages of one tier are read back on the CPU, so the
-report shows both what compression costs in tokens and what it costs in accuracy.
+The bundled conversation (``optical_memory/data/demo_conversation.jsonl``, written for
+the project: a developer and an assistant over a few weeks of work, with code, tool
+calls and some Chinese) is long enough for its oldest segments to decay to the last
+tier of the default ladder. :func:`run_demo` measures; :mod:`optical_memory.demo_report`
+prints and draws the result.
+
+Example:
+    >>> report = run_demo(readers=("deepseek-ocr", "anthropic"), readback=False)
+    >>> report.readers[0].optical_tokens < report.readers[0].raw_tokens
+    True
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
+import statistics
+import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from optical_memory.decoders import Decoder, get_decoder
-from optical_memory.errors import DecoderUnavailable, UnknownDecoderError
-from optical_memory.metrics import char_accuracy
-from optical_memory.renderers import TextRenderer, Tier
-from optical_memory.tokens import count_tokens
+from tqdm import tqdm
 
-__all__ = ["DemoReport", "TierRow", "load_demo_conversation", "run_demo"]
+from optical_memory import readers as reader_profiles
+from optical_memory.context import ContextPage, OpticalContext
+from optical_memory.decoders import get_decoder
+from optical_memory.errors import DecoderUnavailable, InvalidSettingError
+from optical_memory.jsonl import parse_messages
+from optical_memory.memory import OpticalMemory
+from optical_memory.messages import turn_text, turns_from_messages
+from optical_memory.metrics import char_accuracy
+from optical_memory.policy import LADDER_TIERS
+from optical_memory.readers import ReaderProfile
+from optical_memory.records import Turn
+from optical_memory.segments import segment_transcript
+
+__all__ = [
+    "DEMO_READERS",
+    "DEMO_THREAD",
+    "DemoReport",
+    "PageSample",
+    "ReaderResult",
+    "TierResult",
+    "bundled_conversation",
+    "run_demo",
+]
+
+DEMO_READERS = ("deepseek-ocr", "openai", "anthropic", "gemini")
+"""Readers the demo reports on unless told otherwise."""
+
+DEMO_THREAD = "optical-memory-demo"
+"""The thread the demo writes to a store given with ``store=``; cleared at each run."""
+
+_TIERS = tuple(tier for tier in LADDER_TIERS if tier != "forgotten")
 
 
 @dataclass(frozen=True)
-class TierRow:
-    """What the conversation costs when shown at one tier."""
+class PageSample:
+    """One page of a reader's context, as the report shows it.
+
+    Attributes:
+        reader: The reader whose context holds the page.
+        tier: The page's tier.
+        segment_id: The segment it shows part of.
+        page_id: Its content id.
+        age: The segment's age in turns.
+        width, height: Pixel size.
+        image_tokens: What the page costs the reader.
+        png: The PNG bytes.
+        readback: Character accuracy of the CPU read-back against the text the page
+            shows (``None``: not read).
+        seconds: Time the read-back took.
+        text: The text the page shows (set when it was read back).
+        read: The text read back.
+    """
+
+    reader: str
+    tier: str
+    segment_id: str
+    page_id: str
+    age: float
+    width: int
+    height: int
+    image_tokens: int
+    png: bytes = field(repr=False)
+    readback: float | None = None
+    seconds: float | None = None
+    text: str = ""
+    read: str = ""
+
+
+@dataclass(frozen=True)
+class ReaderResult:
+    """What one reader's context costs.
+
+    Attributes:
+        name: The reader profile.
+        raw_tokens: The turns the context holds, as text in the reader's tokens.
+        optical_tokens: The context holding every turn (no budget): pages, segment
+            texts, fact sheet and the verbatim tail.
+        pages: Pages per tier in that context.
+        text_segments: Segments shown as text (the break-even gate chose text).
+        verbatim_turns: Recent turns shown as they are.
+        facts_tokens: Tokens of the fact sheet.
+        context_ms: Time ``context()`` took.
+        budget_tokens: Tokens of the context fitted to the demo's budget (``None``: no budget).
+        dropped_segments: Segments that context leaves out.
+        dropped_turns: Recent turns that context leaves out.
+        curve: ``(turns back, raw tokens, context tokens)``: what the newest turns up to
+            that age cost, as text and in the context, newest first.
+        samples: One page per tier in the context: the first page of the middle
+            segment at that tier.
+    """
+
+    name: str
+    raw_tokens: int
+    optical_tokens: int
+    pages: dict[str, int]
+    text_segments: int
+    verbatim_turns: int
+    facts_tokens: int
+    context_ms: float
+    budget_tokens: int | None = None
+    dropped_segments: int = 0
+    dropped_turns: int = 0
+    curve: tuple[tuple[int, int, int], ...] = ()
+    samples: tuple[PageSample, ...] = ()
+
+    @property
+    def ratio(self) -> float:
+        """``optical_tokens / raw_tokens``."""
+        return self.optical_tokens / self.raw_tokens if self.raw_tokens else 1.0
+
+
+@dataclass(frozen=True)
+class TierResult:
+    """One tier across the readers' contexts: how many pages, and the read-back of one."""
 
     tier: str
     pages: int
-    vision_tokens: int
-    compression: float
+    sample: PageSample | None = None
+
+    @property
+    def readback(self) -> float | None:
+        """The sample page's character accuracy (``None``: not read back)."""
+        return None if self.sample is None else self.sample.readback
 
 
-@dataclass
+@dataclass(frozen=True)
 class DemoReport:
     """Result of :func:`run_demo`.
 
     Attributes:
-        title: The conversation's title.
-        messages: Number of turns.
-        characters: Characters of the rendered transcript.
-        text_tokens: cl100k tokens of the transcript.
-        preset: Render preset used.
-        tiers: Cost of the conversation at each tier.
-        read_tier: Tier whose pages were read back.
-        decoder: Decoder that read them, or ``None`` if none was available or asked.
-        accuracy: Character accuracy of each page read back.
-        render_ms: Milliseconds to render the pages of ``read_tier``.
-        decode_s: Seconds spent reading back.
+        source: Where the conversation came from (``"bundled conversation"`` or a path).
+        turns: Turns added.
+        characters: Characters of their text.
+        store: The store used, as shown to people (no password).
+        thread: The thread written.
+        budget: The budget also fitted to (``None``: none).
+        ladder: The decay policy's ``(age, tier)`` steps.
+        readers: One result per reader, in the order asked.
+        tiers: Tiers shown by any reader, sharpest first, each with the page read back.
+        timings: Seconds and milliseconds of each phase (see :meth:`to_dict`).
+        decoder: The decoder that read pages back (``None``: none did).
         note: Why nothing was read back, when nothing was.
     """
 
-    title: str
-    messages: int
+    source: str
+    turns: int
     characters: int
-    text_tokens: int
-    preset: str
-    tiers: list[TierRow]
-    read_tier: str
+    store: str
+    thread: str
+    budget: int | None
+    ladder: tuple[tuple[float, str], ...]
+    readers: tuple[ReaderResult, ...]
+    tiers: tuple[TierResult, ...]
+    timings: dict[str, Any]
     decoder: str | None = None
-    accuracy: list[float] = field(default_factory=list)
-    render_ms: float = 0.0
-    decode_s: float = 0.0
     note: str = ""
 
-    @property
-    def mean_accuracy(self) -> float | None:
-        """Mean character accuracy over the pages read back."""
-        return sum(self.accuracy) / len(self.accuracy) if self.accuracy else None
 
-    def to_dict(self) -> dict[str, Any]:
-        """The report as JSON-ready data."""
-        return {**asdict(self), "mean_accuracy": self.mean_accuracy}
-
-    def summary(self) -> str:
-        """A short human-readable report."""
-        lines = [
-            f"{self.title}: {self.messages} messages, {self.characters:,} characters, "
-            f"{self.text_tokens:,} text tokens (cl100k)",
-            f"preset {self.preset!r}: vision tokens per tier (DeepSeek-OCR modes)",
-            f"  {'tier':<6} {'pages':>5} {'vision tokens':>13} {'compression':>11}",
-        ]
-        lines += [
-            f"  {r.tier:<6} {r.pages:>5} {r.vision_tokens:>13,} {r.compression:>10.1f}x"
-            for r in self.tiers
-        ]
-        if self.decoder is None:
-            lines.append(f"read-back skipped: {self.note}")
-        else:
-            scores = ", ".join(f"{a:.3f}" for a in self.accuracy)
-            lines.append(
-                f"read-back of the {self.read_tier} pages by {self.decoder}: mean character "
-                f"accuracy {self.mean_accuracy:.3f} (pages: {scores}); rendered in "
-                f"{self.render_ms:.0f} ms, read in {self.decode_s:.0f} s"
-            )
-        return "\n".join(lines)
-
-
-def load_demo_conversation() -> tuple[str, list[dict[str, str]]]:
-    """The bundled conversation: its title and its messages (role, content)."""
-    data = json.loads(
-        resources.files("optical_memory").joinpath("data/demo_conversation.json").read_text("utf-8")
+def bundled_conversation() -> list[dict[str, Any]]:
+    """The demo conversation shipped with the package: role/content messages, oldest first."""
+    text = (
+        resources.files("optical_memory")
+        .joinpath("data/demo_conversation.jsonl")
+        .read_text(encoding="utf-8")
     )
-    return str(data["title"]), list(data["messages"])
-
-
-def _pick_decoder(name: str | None) -> tuple[Decoder | None, str]:
-    """The decoder asked for, or the best available one; and a note if there is none."""
-    if name == "none":
-        return None, "--decoder none"
-    candidates = [name] if name else ["rapidocr", "tesseract"]
-    notes = []
-    for candidate in candidates:
-        try:
-            decoder = get_decoder(candidate)
-            decoder.decode([])  # engines load lazily: surface a missing one now
-            return decoder, ""
-        except DecoderUnavailable as exc:
-            if name:
-                raise
-            notes.append(str(exc))
-    return None, "no CPU decoder is installed (" + "; ".join(notes) + ")"
+    return parse_messages(text, "demo_conversation.jsonl")
 
 
 def run_demo(
+    messages: Sequence[dict[str, Any]] | None = None,
     *,
-    decoder: str | None = None,
-    tier: str = "small",
-    preset: str = "dense",
-    out: Path | None = None,
+    readers: Sequence[str] = DEMO_READERS,
+    store: str | None = None,
+    budget: int | None = None,
+    readback: bool = True,
+    source: str = "bundled conversation",
     progress: bool = False,
 ) -> DemoReport:
-    """Compress the bundled conversation and read it back.
+    """Add a conversation to a memory turn by turn and measure what each reader is shown.
 
     Args:
-        decoder: ``"rapidocr"``, ``"tesseract"``, ``"none"``, or ``None`` for the best
-            installed one.
-        tier: Tier whose pages are read back.
-        preset: Render preset (``"dense"`` or ``"legible"``).
-        out: If given, pages and ``report.json`` are written there.
-        progress: Show a progress bar while reading back.
+        messages: The conversation (default: :func:`bundled_conversation`).
+        readers: Reader profile names to report on.
+        store: A store URL; the demo then writes thread :data:`DEMO_THREAD` there
+            (cleared first, kept afterwards). Default: a temporary SQLite file, deleted
+            when the demo ends.
+        budget: Also fit each reader's context to this many tokens.
+        readback: Read one page of each tier back with RapidOCR on the CPU.
+        source: What to call the conversation in the report.
+        progress: Show progress bars (on stderr).
 
     Raises:
-        DecoderUnavailable: The decoder asked for is not installed.
-        UnknownDecoderError: ``decoder`` names no decoder.
+        UnknownReader: A name in ``readers`` is no reader profile.
+        InvalidSettingError: No readers, or a budget that is not a positive int.
+        InvalidMessageError: A message of no supported shape (nothing is added).
+        ContextBudgetError: ``budget`` is smaller than the newest turn.
+        StoreError: The store failed.
     """
-    if decoder not in (None, "none", "rapidocr", "tesseract"):
-        raise UnknownDecoderError(f"unknown decoder {decoder!r}; use rapidocr, tesseract or none")
-    read_tier = Tier.coerce(tier)
-    title, messages = load_demo_conversation()
-    renderer = TextRenderer(preset=preset)
-    transcript, _ = renderer.render_chat(messages, tier="tiny")
-    text_tokens = count_tokens(transcript.text)
-    rows = []
-    for each in Tier:
-        _, pages = renderer.render_chat(messages, tier=each)
-        vision = len(pages) * each.vision_tokens
-        rows.append(TierRow(each.label, len(pages), vision, text_tokens / vision))
-    start = time.perf_counter()
-    _, pages = renderer.render_chat(messages, tier=read_tier)
-    render_ms = (time.perf_counter() - start) * 1000
-    report = DemoReport(
-        title=title,
-        messages=len(messages),
-        characters=len(transcript.text),
-        text_tokens=text_tokens,
-        preset=renderer.preset.name,
-        tiers=rows,
-        read_tier=read_tier.label,
-        render_ms=render_ms,
+    started = time.perf_counter()
+    profiles = _profiles(readers)
+    if budget is not None and (isinstance(budget, bool) or budget <= 0):
+        raise InvalidSettingError(f"budget must be a positive number of tokens, got {budget!r}")
+    messages = list(bundled_conversation() if messages is None else messages)
+    turns = turns_from_messages(messages)  # refuse a bad message before storing any
+    with _memory(store, profiles) as (memory, shown_store):
+        memory.forget(DEMO_THREAD)
+        add_ms = _add(memory, messages, progress)
+        stored = memory.store.get_turns(DEMO_THREAD)
+        ages = {info.id: info.age for info in memory.inspect(DEMO_THREAD).segments}
+        results = [_measure(memory, profile, stored, ages, budget) for profile in profiles]
+        tiers = _tiers(results)
+        decoder_name, note, read_s = None, "", 0.0
+        if readback:
+            decoder_name, note, tiers, read_s = _read_back(memory, tiers, stored, progress)
+        else:
+            note = "no read-back: it was turned off (--no-readback)"
+    results = [_with_readback(result, tiers) for result in results]
+    timings = {
+        "add_s": round(sum(add_ms) / 1000, 3),
+        "add_ms_per_turn": _spread(add_ms),
+        "context_ms": {result.name: round(result.context_ms, 2) for result in results},
+        "readback_s": round(read_s, 2),
+        "readback_s_per_page": {
+            t.tier: round(t.sample.seconds, 2)
+            for t in tiers
+            if t.sample is not None and t.sample.seconds is not None
+        },
+        "total_s": round(time.perf_counter() - started, 2),
+    }
+    return DemoReport(
+        source=source,
+        turns=len(turns),
+        characters=sum(len(turn_text(turn)) for turn in turns),
+        store=shown_store,
+        thread=DEMO_THREAD,
+        budget=budget,
+        ladder=tuple((step.age, step.tier) for step in memory.policy.steps),
+        readers=tuple(results),
+        tiers=tuple(tiers),
+        timings=timings,
+        decoder=decoder_name,
+        note=note,
     )
-    engine, note = _pick_decoder(decoder)
-    if engine is None:
-        report.note = note
-    else:
-        report.decoder = engine.name
+
+
+def _profiles(names: Sequence[str]) -> list[ReaderProfile]:
+    profiles: list[ReaderProfile] = []
+    for name in names:
+        profile = reader_profiles.get(name)
+        if profile not in profiles:
+            profiles.append(profile)
+    if not profiles:
+        raise InvalidSettingError("the demo needs at least one reader")
+    return profiles
+
+
+@contextlib.contextmanager
+def _memory(
+    store: str | None, profiles: Sequence[ReaderProfile]
+) -> Iterator[tuple[OpticalMemory, str]]:
+    """A memory drawing pages for every image reader, on ``store`` or a temporary file."""
+    drawn = [profile.name for profile in profiles if profile.image_input]
+    with contextlib.ExitStack() as stack:
+        if store is None:
+            folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="optical-memory-"))
+            url, shown = f"sqlite:///{Path(folder) / 'demo.db'}", "temporary SQLite file"
+        else:
+            url, shown = store, _shown_url(store)
+        memory = stack.enter_context(OpticalMemory(url, readers=drawn))
+        yield memory, shown
+
+
+def _shown_url(url: str) -> str:
+    """``url`` without its password."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return url
+    if not password:
+        return url
+    return url.replace(f":{password}@", ":***@", 1)
+
+
+def _add(memory: OpticalMemory, messages: Sequence[dict[str, Any]], progress: bool) -> list[float]:
+    """Add the messages one at a time, as a chatbot would; milliseconds per call."""
+    times = []
+    for message in tqdm(messages, desc="adding turns", unit="turn", disable=not progress):
         start = time.perf_counter()
-        try:
-            texts = _decode_with_progress(engine, [p.image for p in pages], progress)
-        finally:
-            close = getattr(engine, "close", None)
-            if close is not None:
-                close()  # stop the decoder's worker threads even on Ctrl-C
-        report.decode_s = time.perf_counter() - start
-        report.accuracy = [
-            round(char_accuracy(page.text(transcript.text), text), 4)
-            for page, text in zip(pages, texts, strict=True)
-        ]
-    if out is not None:
-        _save(out, pages, report)
-    return report
+        memory.add(DEMO_THREAD, [message])
+        times.append((time.perf_counter() - start) * 1000)
+    return times
 
 
-def _decode_with_progress(engine: Decoder, images: list[Any], progress: bool) -> list[str]:
-    from tqdm import tqdm
-
-    batch = max(1, getattr(engine, "workers", 1))
-    texts: list[str] = []
-    with tqdm(
-        total=len(images),
-        desc=f"reading pages back with {engine.name} (CPU, 30-40 s a dense page on two cores)",
-        unit="page",
-        disable=not progress,
-    ) as bar:
-        for i in range(0, len(images), batch):
-            texts += engine.decode(images[i : i + batch])
-            bar.update(len(images[i : i + batch]))
-    return texts
+def _spread(values: Sequence[float]) -> dict[str, float]:
+    if not values:
+        return {"mean": 0.0, "p50": 0.0, "p95": 0.0, "max": 0.0}
+    ordered = sorted(values)
+    return {
+        "mean": round(statistics.fmean(ordered), 3),
+        "p50": round(ordered[len(ordered) // 2], 3),
+        "p95": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 3),
+        "max": round(ordered[-1], 3),
+    }
 
 
-def _save(out: Path, pages: list[Any], report: DemoReport) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    for page in pages:
-        page.image.save(out / f"page-{page.index:03d}.png")
-    (out / "report.json").write_text(json.dumps(report.to_dict(), indent=1) + "\n", "utf-8")
+def _measure(
+    memory: OpticalMemory,
+    profile: ReaderProfile,
+    turns: Sequence[Turn],
+    ages: dict[str, float],
+    budget: int | None,
+) -> ReaderResult:
+    start = time.perf_counter()
+    context = memory.context(DEMO_THREAD, reader=profile.name)
+    context_ms = (time.perf_counter() - start) * 1000
+    by_tier: dict[str, list[ContextPage]] = {}
+    for page in context.pages:
+        by_tier.setdefault(page.tier, []).append(page)
+    samples = tuple(
+        _sample(profile.name, _middle_segment_page(pages), ages)
+        for tier in _TIERS
+        if (pages := by_tier.get(tier))
+    )
+    result = ReaderResult(
+        name=profile.name,
+        raw_tokens=context.raw_tokens,
+        optical_tokens=context.tokens,
+        pages={tier: len(by_tier[tier]) for tier in _TIERS if tier in by_tier},
+        text_segments=sum(1 for part in context.parts if part.kind == "text"),
+        verbatim_turns=len(context.turns),
+        facts_tokens=sum(part.tokens for part in context.parts if part.kind == "facts"),
+        context_ms=context_ms,
+        curve=_curve(profile, context, turns),
+        samples=samples,
+    )
+    if budget is None:
+        return result
+    fitted = memory.context(DEMO_THREAD, reader=profile.name, budget=budget)
+    return replace(
+        result,
+        budget_tokens=fitted.tokens,
+        dropped_segments=len(fitted.dropped),
+        dropped_turns=len(fitted.dropped_turns),
+    )
+
+
+def _middle_segment_page(pages: Sequence[ContextPage]) -> ContextPage:
+    """The first page of the middle segment among ``pages`` (a first page is full, where
+    a segment's last page may hold a line or two)."""
+    segments = list(dict.fromkeys(page.segment_id for page in pages))
+    middle = segments[len(segments) // 2]
+    return next(page for page in pages if page.segment_id == middle)
+
+
+def _sample(reader: str, page: ContextPage, ages: dict[str, float]) -> PageSample:
+    return PageSample(
+        reader=reader,
+        tier=page.tier,
+        segment_id=page.segment_id,
+        page_id=page.page_id,
+        age=ages.get(page.segment_id, 0.0),
+        width=page.width,
+        height=page.height,
+        image_tokens=page.image_tokens,
+        png=page.png,
+    )
+
+
+def _curve(
+    profile: ReaderProfile, context: OpticalContext, turns: Sequence[Turn]
+) -> tuple[tuple[int, int, int], ...]:
+    """Cumulative cost of the newest turns, as text and in the context, by how far back."""
+    index = {turn.id: number for number, turn in enumerate(turns)}
+    raw_of = [profile.text_tokens(turn_text(turn)) + profile.message_overhead for turn in turns]
+    points = [(0, 0, 0)]
+    raw = shown = 0
+    seen: set[str] = set()
+    for part in reversed(context.parts):
+        shown += part.tokens
+        new = [index[t] for t in part.turn_ids if t in index and t not in seen]
+        seen.update(part.turn_ids)
+        raw += sum(raw_of[number] for number in new)
+        if part.turn_ids:
+            back = len(turns) - min(index[t] for t in part.turn_ids if t in index)
+            points.append((back, raw, shown))
+        else:
+            points[-1] = (points[-1][0], raw, shown)  # the fact sheet: no turns of its own
+    return tuple(points)
+
+
+def _tiers(results: Sequence[ReaderResult]) -> list[TierResult]:
+    """Tiers any reader shows, each with one sample page to read back: the first
+    reader's (in the order asked) that shows the tier."""
+    tiers = []
+    for tier in _TIERS:
+        count = sum(result.pages.get(tier, 0) for result in results)
+        if not count:
+            continue
+        sample = next((s for r in results for s in r.samples if s.tier == tier), None)
+        tiers.append(TierResult(tier, count, sample))
+    return tiers
+
+
+def _read_back(
+    memory: OpticalMemory, tiers: list[TierResult], turns: Sequence[Turn], progress: bool
+) -> tuple[str | None, str, list[TierResult], float]:
+    """Read each tier's sample page with RapidOCR; a missing engine gives a note instead."""
+    samples = [t.sample for t in tiers if t.sample is not None]
+    if not samples:
+        return (
+            None,
+            "no read-back: no pages (the conversation is too short to be compacted)",
+            tiers,
+            0.0,
+        )
+    try:
+        decoder = get_decoder("rapidocr")
+        decoder.decode([])  # engines load lazily: surface a missing one now
+    except DecoderUnavailable as exc:
+        return None, f"no read-back: {exc}", tiers, 0.0
+    by_id = {turn.id: turn for turn in turns}
+    read: dict[tuple[str, str], PageSample] = {}
+    start = time.perf_counter()
+    with (
+        decoder,
+        tqdm(
+            samples,
+            desc="reading a page per tier back (RapidOCR, CPU)",
+            unit="page",
+            disable=not progress,
+        ) as bar,
+    ):
+        for sample in bar:
+            page = next(
+                p
+                for p in memory.store.get_pages(DEMO_THREAD, sample.segment_id)
+                if p.id == sample.page_id
+            )
+            segment = memory.store.get_segment(DEMO_THREAD, sample.segment_id)
+            shown = segment_transcript([by_id[t] for t in segment.turn_ids])
+            expected = shown[page.span[0] : page.span[1]]
+            page_start = time.perf_counter()
+            text = decoder.decode([sample.png])[0]
+            read[sample.reader, sample.page_id] = replace(
+                sample,
+                readback=round(char_accuracy(expected, text), 4),
+                seconds=time.perf_counter() - page_start,
+                text=expected,
+                read=text,
+            )
+    seconds = time.perf_counter() - start
+    updated = [
+        TierResult(t.tier, t.pages, read.get((t.sample.reader, t.sample.page_id), t.sample))
+        if t.sample is not None
+        else t
+        for t in tiers
+    ]
+    return decoder.name, "", updated, seconds
+
+
+def _with_readback(result: ReaderResult, tiers: Sequence[TierResult]) -> ReaderResult:
+    """The reader's samples with the read-back of those that were read."""
+    read = {
+        (t.sample.reader, t.sample.page_id): t.sample
+        for t in tiers
+        if t.sample is not None and t.sample.readback is not None
+    }
+    samples = tuple(read.get((s.reader, s.page_id), s) for s in result.samples)
+    return replace(result, samples=samples)

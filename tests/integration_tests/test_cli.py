@@ -10,25 +10,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from PIL import Image
 
 from tests.conftest import missing_component
+from tests.integration_tests.run_cli import run
 
 TEXT = (
     "Optical memory renders old turns into pages.\n\n"
     + "A paragraph of ordinary prose that goes on for a while. " * 400
 )
-
-
-def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "optical_memory.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=600,
-    )
 
 
 def test_render_writes_pages_and_index(tmp_path: Path) -> None:
@@ -112,36 +102,3 @@ def test_render_reports_bad_input_clearly(tmp_path: Path) -> None:
     binary = run("render", str(tmp_path / "bin.txt"), "--out", str(tmp_path / "o"))
     assert binary.returncode == 2 and "cannot read" in binary.stderr
     assert "Traceback" not in missing.stderr + bad_tier.stderr + binary.stderr
-
-
-def test_demo_without_decoder_reports_compression(tmp_path: Path) -> None:
-    result = run("demo", "--decoder", "none", "--out", str(tmp_path / "demo"))
-    assert result.returncode == 0, result.stderr
-    assert "text tokens (cl100k)" in result.stdout
-    assert "read-back skipped" in result.stdout
-    report = json.loads((tmp_path / "demo" / "report.json").read_text())
-    assert report["text_tokens"] > 4000
-    assert [row["tier"] for row in report["tiers"]] == ["large", "base", "small", "tiny"]
-    assert all(row["compression"] > 5 for row in report["tiers"])
-
-
-@pytest.mark.slow
-def test_demo_reads_back_with_tesseract(tmp_path: Path) -> None:
-    if shutil.which("tesseract") is None:
-        missing_component("tesseract is not installed (apt install tesseract-ocr)")
-    result = run(
-        "demo",
-        "--decoder",
-        "tesseract",
-        "--preset",
-        "legible",
-        "--tier",
-        "tiny",
-        "--out",
-        str(tmp_path / "demo"),
-    )
-    assert result.returncode == 0, result.stderr
-    report = json.loads((tmp_path / "demo" / "report.json").read_text())
-    assert report["decoder"] == "tesseract"
-    assert report["mean_accuracy"] > 0.9
-    assert len(list((tmp_path / "demo").glob("page-*.png"))) == len(report["accuracy"])
