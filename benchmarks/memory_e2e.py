@@ -47,6 +47,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import difflib
 import hashlib
 import json
 import os
@@ -63,7 +64,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from planted_conversations import Conversation, generate, normalise
+from planted_conversations import Conversation, generate, message_text, normalise
 
 from optical_memory import DecayPolicy, OpticalMemory, readers
 from optical_memory.context import OpticalContext
@@ -233,6 +234,23 @@ def where_is(ctx: OpticalContext, turn_id: str) -> dict[str, Any]:
     return {"form": "absent"}  # in a dropped or forgotten segment
 
 
+def _letters(text: str) -> str:
+    return "".join(ch for ch in normalise(text) if ch.isalnum())
+
+
+def ocr_miss_detail(answer: str, source: str, read: str) -> dict[str, Any]:
+    """The source line holding ``answer``, the read-back line most like it, and whether
+    the answer's letters and digits were read with only punctuation wrong."""
+    source_line = next((line for line in source.splitlines() if answer in line), answer)
+    lines = read.splitlines() or [""]
+    best = max(lines, key=lambda line: difflib.SequenceMatcher(None, source_line, line).ratio())
+    return {
+        "ocr_punctuation_only": _letters(answer) in _letters(read),
+        "source_line": source_line[:240],
+        "ocr_line": best[:240],
+    }
+
+
 def evidence_run(
     conversation: Conversation,
     built: Built,
@@ -305,8 +323,11 @@ def evidence_run(
             rows.append(row)
     texts = {} if ocr is None else ocr.read(page.png for _, pages in to_read for page in pages)
     for row, pages in to_read if ocr is not None else ():
-        read = "".join(texts[hashlib.sha256(page.png).hexdigest()] for page in pages)
+        read = "\n".join(texts[hashlib.sha256(page.png).hexdigest()] for page in pages)
         row["ocr"] = normalise(row["answer"]) in normalise(read)
+        if not row["ocr"]:  # what was read instead, for diagnosis (not counted)
+            source = message_text(conversation.messages[row["turn"]])
+            row.update(ocr_miss_detail(row["answer"], source, read))
     for row in rows:
         row["recovered"] = bool(row["verbatim"] or row["facts"] or row["ocr"])
         row["path"] = next((path for path in ("verbatim", "facts", "ocr") if row[path]), None)
@@ -360,6 +381,9 @@ def summarise_evidence(
                 "ocr_read_back": {
                     "tried": len(ocr_tried),
                     "found": sum(bool(r["ocr"]) for r in ocr_tried),
+                    "missed_by_punctuation_only": sum(
+                        bool(r.get("ocr_punctuation_only")) for r in ocr_tried
+                    ),
                 },
                 "misses": dict(misses),
                 "recall_by_kind": {
@@ -637,6 +661,17 @@ def markdown(output: dict[str, Any]) -> str:
                 f" {dropped} / {ocr_miss} |"
             )
         lines.append("")
+        kinds = sorted({k for s in evidence["summary"] for k in s["recall_by_kind"]})
+        lines += [
+            "Recall by kind of fact (optical memory):",
+            "",
+            "| reader | budget | " + " | ".join(kinds) + " |",
+            "|---|---:|" + "---:|" * len(kinds),
+        ]
+        for s in evidence["summary"]:
+            cells = [f"{s['recall_by_kind'].get(k, 0):.2f}" for k in kinds]
+            lines.append(f"| {s['reader']} | {s['budget']:,} | " + " | ".join(cells) + " |")
+        lines.append("")
     compression = output.get("compression")
     if compression:
         lines += [
@@ -683,10 +718,16 @@ def plot(output: dict[str, Any], path: Path) -> str | None:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        import matplotlib.ticker
     except ImportError:
         return "matplotlib is not installed; no plot"
     summary = output.get("evidence", {}).get("summary", [])
-    compression = [r for r in output.get("compression", []) if r["turns"] == max(SIZES)]
+    longest = max((r["turns"] for r in output.get("compression", [])), default=0)
+    compression = [
+        r for r in output.get("compression", []) if r["turns"] == longest and r["budget"]
+    ]
+    if not summary and not compression:
+        return "nothing to plot"
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     for reader in sorted({s["reader"] for s in summary}):
         rows = [s for s in summary if s["reader"] == reader]
@@ -701,13 +742,15 @@ def plot(output: dict[str, Any], path: Path) -> str | None:
             alpha=0.6,
         )
     left.set_xscale("log", base=2)
+    left.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x:,.0f}"))
     left.set_xlabel("budget (tokens of the reader)")
     left.set_ylabel("evidence recall")
     left.set_ylim(0, 1.02)
     left.set_title("Evidence recall (dashed: trim_messages)")
-    left.legend(fontsize=8)
+    if summary:
+        left.legend(fontsize=8)
     for reader in sorted({r["reader"] for r in compression}):
-        rows = [r for r in compression if r["reader"] == reader and r["budget"]]
+        rows = [r for r in compression if r["reader"] == reader]
         right.plot(
             [r["budget"] for r in rows],
             [r["turns_shown"] / r["turns_total"] for r in rows],
@@ -715,10 +758,13 @@ def plot(output: dict[str, Any], path: Path) -> str | None:
             label=reader,
         )
     right.set_xscale("log", base=2)
+    right.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x:,.0f}"))
     right.set_xlabel("budget (tokens of the reader)")
     right.set_ylabel("share of turns shown")
-    right.set_title(f"{max(SIZES):,}-turn conversation: turns shown")
-    right.legend(fontsize=8)
+    right.set_ylim(0, 1.02)
+    right.set_title(f"{longest:,}-turn conversation: share of turns in the context")
+    if compression:
+        right.legend(fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -771,6 +817,8 @@ def main() -> None:
     compression_budgets: tuple[int | None, ...] = (
         (None,) if quick and not args.budgets else (*budgets, None)
     )
+    if not quick and set(seeds) & set(TUNING_SEEDS):
+        log(f"warning: seeds {sorted(set(seeds) & set(TUNING_SEEDS))} are tuning seeds")
     ocr = None if args.no_ocr else OcrCache(args.ocr_cache or default_ocr_cache())
     compression_readers = args.readers or READERS
     output: dict[str, Any] = {
@@ -778,6 +826,7 @@ def main() -> None:
         "mode": "quick" if quick else "full",
         "seeds": list(seeds),
         "tuning_seeds": list(TUNING_SEEDS),
+        "seeds_overlap_tuning": sorted(set(seeds) & set(TUNING_SEEDS)),
         "settings": {
             "budgets": list(budgets),
             "readers": list(reader_names),
@@ -807,7 +856,9 @@ def main() -> None:
                 sizes, compression_budgets, compression_readers, seeds[0], tmp, args.batch
             )
         if "latency" in sections:
-            output["latency"] = latency_section(seeds[0], reader_names, tmp, args.context_calls)
+            output["latency"] = latency_section(
+                seeds[0], max(sizes), reader_names, tmp, args.context_calls
+            )
     if ocr is not None:
         output["ocr"] = {"pages_read": ocr.pages_read, "seconds": round(ocr.seconds, 1)}
     output["seconds"] = round(time.perf_counter() - started, 1)
@@ -819,10 +870,11 @@ def main() -> None:
         "platform": platform.platform(),
         "load_average_1m_at_end": round(os.getloadavg()[0], 2),
     }
-    plot_path = args.plot or (None if quick else HERE / "results" / "memory_e2e.png")
+    full = not quick and not args.sections
+    plot_path = args.plot or (HERE / "results" / "memory_e2e.png" if full else None)
     if plot_path is not None:
         note = plot(output, plot_path)
-        output["plot"] = note or str(plot_path.relative_to(HERE.parent))
+        output["plot"] = note or str(plot_path)
     for name, check in output["acceptance"].items():
         log(
             f"{'met' if check['met'] else 'NOT MET'}: {name} = {check['value']} ({check['target']})"
@@ -835,11 +887,11 @@ def main() -> None:
 
 
 def latency_section(
-    seed: int, reader_names: Sequence[str], tmp: Path, calls: int
+    seed: int, turns: int, reader_names: Sequence[str], tmp: Path, calls: int
 ) -> dict[str, Any]:
     from store_throughput import redis_server
 
-    conversation = generate(seed, tokens=None, turns=max(SIZES))
+    conversation = generate(seed, tokens=None, turns=turns)
     results = {
         "sqlite": run_latency(
             f"sqlite:///{tmp / 'latency.db'}", "SQLite", conversation, reader_names, calls

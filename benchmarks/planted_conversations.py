@@ -846,7 +846,7 @@ def _user_turn(b: _Builder, topic: str) -> str:
     rng = b.rng
     if rng.random() < 0.15:
         return " ".join([rng.choice(_USER_SHORT), *b.sentences(topic, "user", 1, 3)])
-    text = " ".join(b.sentences(topic, "user", 2, 6))
+    text = " ".join(b.sentences(topic, "user", 2, 7))
     if topic in _CODE and rng.random() < 0.25:
         text += "\n\n" + rng.choice(_CODE[topic])
     return text
@@ -854,7 +854,7 @@ def _user_turn(b: _Builder, topic: str) -> str:
 
 def _assistant_turn(b: _Builder, topic: str) -> str:
     rng = b.rng
-    sentences = b.sentences(topic, "assistant", 3, 17)
+    sentences = b.sentences(topic, "assistant", 4, 18)
     blocks = [rng.choice(_OPENERS)]
     while sentences:
         size = rng.randint(2, 4)
