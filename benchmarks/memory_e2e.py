@@ -334,6 +334,38 @@ def evidence_run(
     return rows, spent
 
 
+def fact_strings(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """Every fact's outcome as one letter, per (seed, reader, budget): compact and complete."""
+    found = {"verbatim": "V", "facts": "F", "ocr": "O"}
+    missed = {"dropped": "d", "pages": "o", "forgotten": "f"}
+    strings: dict[str, dict[str, str]] = defaultdict(lambda: {"optical": "", "truncation": ""})
+    for r in rows:
+        key = f"{r['seed']} {r['reader']} {r['budget']}"
+        strings[key]["optical"] += found[r["path"]] if r["path"] else missed.get(r["form"], "a")
+        strings[key]["truncation"] += "K" if r["truncation"] else "-"
+    return dict(strings)
+
+
+def library_state() -> dict[str, Any]:
+    """The commit the library was measured at, and library files changed since it."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        try:
+            run = subprocess.run(
+                ["git", *args], cwd=HERE.parent, capture_output=True, text=True, check=True
+            )
+        except (OSError, subprocess.CalledProcessError):
+            return ""
+        return run.stdout.rstrip()
+
+    changed = git("status", "--porcelain", "--", "optical_memory", "renderers")
+    return {
+        "commit": git("rev-parse", "HEAD").strip(),
+        "uncommitted_library_files": [line[3:] for line in changed.splitlines()],
+    }
+
+
 def summarise_evidence(
     rows: Sequence[dict[str, Any]], spent: Sequence[dict[str, Any]]
 ) -> list[dict[str, Any]]:
@@ -437,7 +469,11 @@ def run_evidence(
         "conversations": conversations,
         "summary": summarise_evidence(rows, spent),
         "contexts": spent,
-        "rows": rows,
+        "legend": "per fact in planted order: V verbatim, F fact sheet, O OCR read-back;"
+        " missed: d dropped for the budget, o OCR misread, f forgotten, a absent;"
+        " truncation: K kept, - cut",
+        "by_fact": fact_strings(rows),
+        "misses": [r for r in rows if not r["recovered"]],
     }
 
 
@@ -864,6 +900,7 @@ def main() -> None:
     output["seconds"] = round(time.perf_counter() - started, 1)
     output["acceptance"] = acceptance(output)
     output["markdown"] = markdown(output)
+    output["library"] = library_state()
     output["machine"] = {
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
