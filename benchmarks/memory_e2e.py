@@ -19,15 +19,19 @@ fact's turn is recovered when
 Answers match after light normalisation (``planted_conversations.normalise``: NFKC, case
 folded, dashes unified, all whitespace removed). Each planted answer occurs in its own
 turn only, so a match anywhere is that turn's evidence. OCR runs only on pages of
-evidence not already found verbatim or in the fact sheet (``--ocr-all``: on all of them),
-and its text is cached by the PNG's SHA-256 (``--ocr-cache``), so reruns on unchanged
-pages are fast. The baseline is ``langchain_core.messages.trim_messages(strategy="last",
+evidence not already found verbatim or in the fact sheet (``--ocr-all``: on all of them;
+``--no-ocr``: never, for a lower bound); its text is cached by the PNG's SHA-256 and the
+decoder code's hash (``--ocr-cache``, default in the user cache directory), so reruns on
+unchanged pages are fast. A miss records the line read instead.
+
+The baseline is ``langchain_core.messages.trim_messages(strategy="last",
 start_on="human", max_tokens=B)`` over the same messages, with the reader's own text
 token count per message plus its per-message overhead (what the memory charges a turn
 shown as text); its evidence is recovered iff its turn is kept.
 
-Compression. On 200- and 2,000-turn conversations (first seed), per reader, at each budget
-and without one: ``ctx.tokens``, ``ctx.raw_tokens`` and the raw history (every turn as text
+Compression. On 200- and 2,000-turn conversations (first seed; added ``--batch`` messages
+per ``add``, 20 by default, to keep the run short), per reader, at each budget and
+without one: ``ctx.tokens``, ``ctx.raw_tokens`` and the raw history (every turn as text
 for that reader), pages per tier, how many turns the context shows, and the break-even
 gate (no segment shown as pages costs more than its turns as text).
 
@@ -35,11 +39,16 @@ Latency, on a temporary SQLite file and on a throwaway ``redis-server``: ``add``
 turn without compaction and with it (p50/p95 and the amortised mean), ``compact()`` of a
 2,000-turn thread (ms per page drawn), and ``context()`` on that thread (p50/p95).
 
-JSON goes to stdout, progress to stderr; the README table is under ``"markdown"`` (or
-printed alone with ``--markdown``). Seeds 1-3 are for tuning; reported numbers use 101-105.
+JSON goes to stdout, progress to stderr; the README tables are under ``"markdown"`` (or
+printed alone with ``--markdown``), the plot goes to ``results/memory_e2e.png`` on a full
+run. Seeds 1-3 are for tuning; reported numbers use 101-105 (the JSON lists the seeds).
+``--quick`` (seed 1, budget 4096, deepseek-ocr and anthropic; the 2,000-turn ratios
+without a budget) takes about a minute once its pages are in the OCR cache, plus about
+10 s per page the OCR has not read yet; the full run takes about an hour on 2 cores.
 
 Usage:
     python benchmarks/memory_e2e.py --quick > /tmp/quick.json          # tuning loop, seed 1
+    python benchmarks/memory_e2e.py --quick --no-ocr --markdown         # bounds, no OCR
     python benchmarks/memory_e2e.py > benchmarks/results/memory_e2e.json  # full, 101-105
     python benchmarks/memory_e2e.py --markdown --from-json benchmarks/results/memory_e2e.json
 """
@@ -47,6 +56,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import hashlib
 import json
@@ -112,13 +122,31 @@ def latency_stats(ms: Sequence[float]) -> dict[str, float]:
 # --- OCR with a cache --------------------------------------------------------------------
 
 
+def decoder_fingerprint() -> str:
+    """A hash of the RapidOCR decoder's code and engine version: a cached reading is reused
+    only while neither changed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import optical_memory.decoders as decoders
+
+    digest = hashlib.sha256()
+    for name in ("rapidocr.py", "_layout.py", "base.py"):
+        digest.update((Path(decoders.__file__).parent / name).read_bytes())
+    with contextlib.suppress(PackageNotFoundError):
+        digest.update(version("rapidocr-onnxruntime").encode())
+    return digest.hexdigest()[:16]
+
+
 class OcrCache:
-    """RapidOCR read-back of PNG pages, cached by the PNG's SHA-256 in a SQLite file."""
+    """RapidOCR read-back of PNG pages, cached by the PNG's SHA-256 (and the decoder's
+    fingerprint) in a SQLite file."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
         self.db = sqlite3.connect(path)
         self.db.execute("CREATE TABLE IF NOT EXISTS ocr (sha TEXT PRIMARY KEY, text TEXT)")
+        self.fingerprint = decoder_fingerprint()
         self.decoder: Any = None
         self.pages_read = 0
         self.seconds = 0.0
@@ -128,7 +156,8 @@ class OcrCache:
         by_sha = {hashlib.sha256(png).hexdigest(): png for png in pngs}
         found: dict[str, str] = {}
         for sha in by_sha:
-            row = self.db.execute("SELECT text FROM ocr WHERE sha = ?", (sha,)).fetchone()
+            key = f"{self.fingerprint}:{sha}"
+            row = self.db.execute("SELECT text FROM ocr WHERE sha = ?", (key,)).fetchone()
             if row is not None:
                 found[sha] = row[0]
         missing = [sha for sha in by_sha if sha not in found]
@@ -143,8 +172,9 @@ class OcrCache:
             self.seconds += time.perf_counter() - started
             self.pages_read += len(missing)
             with self.db:
+                keys = [f"{self.fingerprint}:{sha}" for sha in missing]
                 self.db.executemany(
-                    "INSERT OR REPLACE INTO ocr VALUES (?, ?)", zip(missing, texts, strict=True)
+                    "INSERT OR REPLACE INTO ocr VALUES (?, ?)", zip(keys, texts, strict=True)
                 )
             found.update(zip(missing, texts, strict=True))
         return found
@@ -386,7 +416,9 @@ def summarise_evidence(
         for r in group:
             if r["recovered"]:
                 continue
-            if r["form"] == "pages":
+            if r["form"] == "pages" and r["ocr"] is None:
+                misses["pages_not_read"] += 1
+            elif r["form"] == "pages":
                 misses["ocr_miss_" + "+".join(r["tiers"])] += 1
             else:
                 misses[r["form"]] += 1
@@ -682,19 +714,22 @@ def markdown(output: dict[str, Any]) -> str:
             ' each), against `trim_messages(strategy="last")` at the same budget.',
             "",
             "| reader | budget | optical memory | truncation | ratio |"
-            " verbatim / facts / OCR | missed: dropped / OCR |",
-            "|---|---:|---:|---:|---:|---|---|",
+            " found: verbatim / facts / OCR | missed: dropped / OCR misread |"
+            " on a page or verbatim |",
+            "|---|---:|---:|---:|---:|---|---|---:|",
         ]
         for s in evidence["summary"]:
             paths, misses = s["paths"], s["misses"]
             ocr_miss = sum(v for k, v in misses.items() if k.startswith("ocr_miss"))
-            dropped = sum(v for k, v in misses.items() if not k.startswith("ocr_miss"))
+            dropped = misses.get("dropped", 0) + misses.get("forgotten", 0)
+            unread = misses.get("pages_not_read", 0)
             ratio = f"{s['ratio']:.1f}x" if s["ratio"] else "–"
             lines.append(
                 f"| {s['reader']} | {s['budget']:,} | {s['recall']:.2f} |"
                 f" {s['truncation_recall']:.2f} | {ratio} |"
                 f" {paths.get('verbatim', 0)} / {paths.get('facts', 0)} / {paths.get('ocr', 0)} |"
-                f" {dropped} / {ocr_miss} |"
+                f" {dropped} / {ocr_miss}" + (f" ({unread} not read)" if unread else "") + " |"
+                f" {s['recall_if_every_page_read']:.2f} |"
             )
         lines.append("")
         kinds = sorted({k for s in evidence["summary"] for k in s["recall_by_kind"]})
