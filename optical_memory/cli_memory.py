@@ -298,7 +298,9 @@ def verify(
             get_decoder("rapidocr") as engine,
             tqdm(total=total, desc="reading pages back (RapidOCR, CPU)", unit="page") as bar,
         ):
-            scores = memory.verify(thread, decoder=_CountingDecoder(engine, bar))
+            # verify() records the decoder of each reading by its class name: keep the engine's.
+            counting = type(type(engine).__name__, (_CountingDecoder,), {})(engine, bar)
+            scores = memory.verify(thread, decoder=counting)
         report = memory.inspect(thread)
         threshold = memory.policy.verify_threshold
     rows = []

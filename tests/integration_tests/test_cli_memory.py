@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from optical_memory import OpticalMemory
 from optical_memory.demo import bundled_conversation
 from optical_memory.jsonl import dump_messages
 from tests.integration_tests.run_cli import run
@@ -153,6 +154,11 @@ def test_verify_records_readback_per_page(tmp_path: Path) -> None:
     assert [s["readback"] for s in after["segments"]] == [
         [row["readback"] for row in rows if row["segment_id"] == s["id"]] for s in after["segments"]
     ]
+    with OpticalMemory(store) as memory:  # the reading is recorded as RapidOCR's
+        for segment in after["segments"]:
+            for page in memory.store.get_pages("short", segment["id"]):
+                assert page.legibility is not None
+                assert page.legibility.decoder in ("rapidocr", "RapidOCRDecoder")
 
 
 def test_bad_input_ends_in_one_red_line_and_stores_nothing(
