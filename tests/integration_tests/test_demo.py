@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +128,24 @@ def test_demo_options_on_your_own_conversation(short_input: Path, tmp_path: Path
     inspected = run("inspect", DEMO_THREAD, "--store", store, "--json")
     assert inspected.returncode == 0, inspected.stderr
     assert json.loads(inspected.stdout)["turns"] == 100
+
+
+def test_demo_without_an_ocr_engine_reports_null_readback(short_input: Path) -> None:
+    # A Python where rapidocr-onnxruntime cannot be imported, as on an install without
+    # the ``ocr`` extra.
+    code = (
+        "import sys; sys.modules['rapidocr_onnxruntime'] = None; "
+        "from optical_memory.cli import main; main()"
+    )
+    args = ["demo", "--input", str(short_input), "--reader", "deepseek-ocr", "--json"]
+    result = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["tiers"] and all(t["readback"] is None for t in report["tiers"].values())
+    assert report["decoder"] is None
+    assert report["note"].startswith("no read-back: rapidocr-onnxruntime is not installed")
 
 
 def test_demo_reports_bad_input_in_one_red_line(short_input: Path, tmp_path: Path) -> None:
