@@ -307,6 +307,7 @@ def evidence_run(
                 "reader": reader_name,
                 "budget": budget,
                 "tokens": ctx.tokens,
+                "within_budget": ctx.tokens <= budget,
                 "by_kind": dict(by_kind),
                 "pages_by_tier": dict(Counter(p.tier for p in ctx.pages)),
                 "dropped_segments": len(ctx.dropped),
@@ -533,6 +534,7 @@ def context_row(
     return {
         "budget": ctx.budget,
         "tokens": ctx.tokens,
+        "within_budget": ctx.budget is None or ctx.tokens <= ctx.budget,
         "raw_tokens": ctx.raw_tokens,
         "raw_history_tokens": raw_history,
         "ratio_to_raw": round(ctx.tokens / ctx.raw_tokens, 4) if ctx.raw_tokens else None,
@@ -670,6 +672,14 @@ def acceptance(output: dict[str, Any]) -> dict[str, Any]:
             "value": row["ratio_to_history"],
             "target": f"<= {limit:.3g} of the raw history; every turn shown",
             "met": row["ratio_to_history"] <= limit and row["turns_shown"] == row["turns_total"],
+        }
+    contexts = output.get("evidence", {}).get("contexts", []) + output.get("compression", [])
+    if contexts:
+        over = [c for c in contexts if not c["within_budget"]]
+        checks["contexts_within_budget"] = {
+            "value": len(contexts) - len(over),
+            "target": f"all {len(contexts)} contexts cost at most their budget",
+            "met": not over,
         }
     compression = output.get("compression", [])
     if compression:
@@ -898,6 +908,7 @@ def main() -> None:
         "seeds": list(seeds),
         "tuning_seeds": list(TUNING_SEEDS),
         "seeds_overlap_tuning": sorted(set(seeds) & set(TUNING_SEEDS)),
+        "library": library_state(),  # at the start: the code this run imported
         "settings": {
             "budgets": list(budgets),
             "readers": list(reader_names),
@@ -935,7 +946,6 @@ def main() -> None:
     output["seconds"] = round(time.perf_counter() - started, 1)
     output["acceptance"] = acceptance(output)
     output["markdown"] = markdown(output)
-    output["library"] = library_state()
     output["machine"] = {
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
