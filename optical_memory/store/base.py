@@ -26,6 +26,11 @@ Semantics both backends implement (the conformance suite in ``tests/`` checks th
   tokens, expires that long after it was last put.
 - Reading a missing turn, segment or page raises ``NotFound``; a cache miss on vision
   tokens (absent, or made by another model) returns ``None``.
+- ``search_turns(thread, query, limit)`` finds turns by the text a page shows of them,
+  best first (:mod:`~optical_memory.store.search` defines the tokens and the ranking);
+  a turn is searchable as soon as its append returns, and not after its thread is
+  deleted. SQLite searches every turn of the thread, Redis the newest
+  :data:`~optical_memory.store.search.SEARCH_WINDOW`.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from typing import Protocol, runtime_checkable
 
 from optical_memory.errors import InvalidRecordError
 from optical_memory.records import Page, Segment, Turn, VisionTokens
+from optical_memory.store.search import TurnHit
 
 __all__ = [
     "DEFAULT_TENANT",
@@ -42,6 +48,7 @@ __all__ = [
     "AsyncStore",
     "Retention",
     "Store",
+    "TurnHit",
     "check_name",
     "check_retention",
     "check_segment_pages",
@@ -134,6 +141,12 @@ class Store(Protocol):
         """How many turns the thread has."""
         ...
 
+    def search_turns(self, thread: str, query: str, limit: int = 10) -> list[TurnHit]:
+        """Turns matching ``query`` as ``(index, turn, score)``, best first (``[]`` for a
+        query with no letters or digits). Raises ``InvalidRecordError`` for a non-str
+        query or a limit that is not an int >= 0."""
+        ...
+
     def put_segment(self, segment: Segment, pages: Sequence[Page]) -> None:
         """Create or atomically replace a segment and its pages."""
         ...
@@ -203,6 +216,8 @@ class AsyncStore(Protocol):
     async def get_turn(self, thread: str, turn_id: str) -> Turn: ...
 
     async def count_turns(self, thread: str) -> int: ...
+
+    async def search_turns(self, thread: str, query: str, limit: int = 10) -> list[TurnHit]: ...
 
     async def put_segment(self, segment: Segment, pages: Sequence[Page]) -> None: ...
 

@@ -8,10 +8,16 @@ Cluster all work. Keys, URL parsing, retries and command plans live once in
 Every operation is idempotent (appends skip known turn ids, puts overwrite), so each one is
 replayed whole on a connection error or timeout with exponential backoff, then raises
 ``StoreUnavailable``. A refused password is not retried.
+
+``search_turns`` scans the thread's newest
+:data:`~optical_memory.store.search.SEARCH_WINDOW` turns (older ones are not found) by
+their stored search tokens; BM25 statistics count those turns only. A search is an
+``LLEN``, one ``MGET`` of the text blocks, the ranking in Python, and an ``LINDEX`` per hit.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -34,6 +40,8 @@ from optical_memory.store.redis_connection import (
     reraise_lost_connection,
 )
 from optical_memory.store.redis_layout import RedisStoreBase, lrange_bounds
+from optical_memory.store.search import TurnHit
+from optical_memory.store.search_scan import rank
 
 __all__ = ["AsyncRedisStore", "RedisStore"]
 
@@ -285,6 +293,64 @@ class RedisStore(RedisStoreBase):
         thread = self._thread(thread)
         key = self._keys.turns(thread)
         return int(self._run(f"count thread {thread!r}", lambda: self._client.llen(key)))
+
+    def search_turns(self, thread: str, query: str, limit: int = 10) -> list[TurnHit]:
+        """The thread's turns that match ``query``, best first, at most ``limit``.
+
+        Scans the newest :data:`~optical_memory.store.search.SEARCH_WINDOW` turns' stored
+        search tokens (see :mod:`~optical_memory.store.search` for tokens and ranking).
+
+        Returns:
+            ``TurnHit(index, turn, score)`` tuples, highest score first, then newest.
+
+        Raises:
+            InvalidRecordError: ``query`` is not a str or ``limit`` not an int >= 0.
+
+        Example:
+            >>> [hit.index for hit in store.search_turns("t1", "INV-42")]  # doctest: +SKIP
+            [0]
+        """
+        parsed = self._search_query(thread, query, limit)
+        if parsed is None:
+            return []
+        turns = self._keys.turns(thread)
+
+        def attempt() -> list[TurnHit]:
+            window = self._search_window(int(self._client.llen(turns)))
+            blocks = self._text_blocks(window)
+            values = self._client.mget(self._text_keys(thread, blocks)) if blocks else []
+            texts, rebuild = self._scan_blocks(window, blocks, values)
+            if rebuild:
+                contents = self._rebuild_texts(thread, rebuild)
+                values = [contents.get(b, v) for b, v in zip(blocks, values, strict=True)]
+                texts, _ = self._scan_blocks(window, blocks, values)
+            ranked = rank(parsed, texts, limit)
+            if not ranked:
+                return []
+            with self._client.pipeline(transaction=False) as pipe:
+                for position, _ in ranked:
+                    pipe.lindex(turns, position)
+                found = pipe.execute()
+            return self._search_hits(thread, ranked, texts, found)
+
+        return self._run(f"search thread {thread!r}", attempt)
+
+    def _rebuild_texts(self, thread: str, blocks: list[int]) -> dict[int, bytes]:
+        """Write text blocks afresh from the turns, unless the thread changes meanwhile
+        (then the next search tries again); returns their new contents either way."""
+        turns = self._keys.turns(thread)
+        first, last = self._rebuild_span(blocks)
+        with self._client.pipeline(transaction=True) as pipe:
+            pipe.watch(turns)  # the texts must be those of the turns the list still holds
+            values = pipe.lrange(turns, first, last)
+            commands, contents = self._rebuild_plan(thread, blocks, first, values)
+            if commands:
+                pipe.multi()
+                for command in commands:
+                    pipe.execute_command(*command)
+                with contextlib.suppress(WatchError):
+                    pipe.execute()
+        return contents
 
     # ---- segments and pages ---------------------------------------------------------
 
@@ -612,6 +678,49 @@ class AsyncRedisStore(RedisStoreBase):
         thread = self._thread(thread)
         key = self._keys.turns(thread)
         return int(await self._run(f"count thread {thread!r}", lambda: self._client.llen(key)))
+
+    async def search_turns(self, thread: str, query: str, limit: int = 10) -> list[TurnHit]:
+        """See :meth:`RedisStore.search_turns`."""
+        parsed = self._search_query(thread, query, limit)
+        if parsed is None:
+            return []
+        turns = self._keys.turns(thread)
+
+        async def attempt() -> list[TurnHit]:
+            window = self._search_window(int(await self._client.llen(turns)))
+            blocks = self._text_blocks(window)
+            values = await self._client.mget(self._text_keys(thread, blocks)) if blocks else []
+            texts, rebuild = self._scan_blocks(window, blocks, values)
+            if rebuild:
+                contents = await self._rebuild_texts(thread, rebuild)
+                values = [contents.get(b, v) for b, v in zip(blocks, values, strict=True)]
+                texts, _ = self._scan_blocks(window, blocks, values)
+            ranked = rank(parsed, texts, limit)
+            if not ranked:
+                return []
+            async with self._client.pipeline(transaction=False) as pipe:
+                for position, _ in ranked:
+                    pipe.lindex(turns, position)
+                found = await pipe.execute()
+            return self._search_hits(thread, ranked, texts, found)
+
+        return await self._run(f"search thread {thread!r}", attempt)
+
+    async def _rebuild_texts(self, thread: str, blocks: list[int]) -> dict[int, bytes]:
+        """See :meth:`RedisStore._rebuild_texts`."""
+        turns = self._keys.turns(thread)
+        first, last = self._rebuild_span(blocks)
+        async with self._client.pipeline(transaction=True) as pipe:
+            await pipe.watch(turns)
+            values = await pipe.lrange(turns, first, last)
+            commands, contents = self._rebuild_plan(thread, blocks, first, values)
+            if commands:
+                pipe.multi()
+                for command in commands:
+                    pipe.execute_command(*command)
+                with contextlib.suppress(WatchError):
+                    await pipe.execute()
+        return contents
 
     async def put_segment(self, segment: Segment, pages: Sequence[Page]) -> None:
         """Create or atomically replace a segment with exactly the pages it lists."""

@@ -11,6 +11,8 @@ SCAN glob, and no tenant's pattern matches another tenant's keys)::
 
     om:T:{H}:turns          list    encoded turns in append order
     om:T:{H}:turnidx        hash    "n" -> turn count, "i:<turn id>" -> position in the list
+    om:T:{H}:text:<n>       string  search texts of turns 256n to 256n + 255, one entry a
+                                    line: "<position>\t<search tokens as scan_text>\n"
     om:T:{H}:segs           zset    segment id, scored by created_at (the listing order)
     om:T:{H}:seg:<id>       string  encoded segment          (expires with its tier)
     om:T:{H}:page:<id>      string  encoded page             (expires with its segment)
@@ -18,6 +20,15 @@ SCAN glob, and no tenant's pattern matches another tenant's keys)::
 
 The thread is the Redis Cluster hash tag, so all keys of a thread live in one slot and
 every multi-key write is one ``MULTI``/``EXEC``. Segment and page ids are escaped too.
+
+Search reads the text blocks of the newest
+:data:`~optical_memory.store.search.SEARCH_WINDOW` positions with one ``MGET`` (a few
+long strings, where 20,000 hash fields would take longer to parse than to rank) and
+ranks them with numpy (:mod:`~optical_memory.store.search_scan`): no module, and no turn
+decoded but the hits. An append ``APPEND``s its turns' lines in its ``MULTI``. Lines name
+their position, so a position's last line is its text. A block that lacks a position
+(a thread written before appends wrote texts) or holds a malformed line is written
+afresh from the turns by the first search that reads it.
 """
 
 from __future__ import annotations
@@ -28,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
 
+import numpy as np
 import redis
 import redis.asyncio.retry
 import redis.exceptions
@@ -54,6 +66,15 @@ from optical_memory.store.redis_connection import (
     RetryPolicy,
     parse_redis_url,
 )
+from optical_memory.store.search import (
+    SEARCH_WINDOW,
+    SearchQuery,
+    TurnHit,
+    check_search,
+    scan_text,
+    turn_tokens,
+)
+from optical_memory.store.search_scan import ScanTexts, text_lines
 
 __all__ = [
     "Command",
@@ -70,6 +91,8 @@ Command = tuple[Any, ...]
 _COUNT_FIELD = "n"
 _ID_FIELD = "i:"
 _RECORD_SUFFIXES = ("turns", "seg:", "page:", "vt:")
+# Turns per search text block.
+_TEXT_BLOCK = 256
 
 
 def escape(name: str) -> str:
@@ -103,6 +126,13 @@ class Keys:
 
     def turn_index(self, thread: str) -> str:
         return self._thread(thread) + "turnidx"
+
+    def text(self, thread: str, block: int) -> str:
+        """The search text block of positions ``256 * block`` to ``256 * block + 255``."""
+        return self.text_prefix(thread) + str(block)
+
+    def text_prefix(self, thread: str) -> str:
+        return self._thread(thread) + "text:"
 
     def segments(self, thread: str) -> str:
         return self._thread(thread) + "segs"
@@ -282,13 +312,16 @@ class RedisStoreBase:
         if not new:
             return AppendPlan(0, [])
         index: list[Any] = [_COUNT_FIELD, count + len(new)]
+        texts = {}
         for offset, (turn, _) in enumerate(new):
             index += [self._turn_field(turn.id), count + offset]
+            texts[count + offset] = scan_text(turn_tokens(turn))
         return AppendPlan(
             len(new),
             [
                 ("RPUSH", self._keys.turns(thread), *(blob for _, blob in new)),
                 ("HSET", self._keys.turn_index(thread), *index),
+                *self._text_commands(thread, texts),
             ],
         )
 
@@ -477,14 +510,117 @@ class RedisStoreBase:
         keys = self._keys
         first = [keys.turns(thread), keys.turn_index(thread), keys.segments(thread)]
         named = {k.encode() for k in first}
-        return first + [
-            k for k in scanned if (k.encode() if isinstance(k, str) else k) not in named
-        ]
+        rest = [k.encode() if isinstance(k, str) else k for k in scanned]
+        rest = [k for k in rest if k not in named]
+        # Text blocks next: they belong with the turns (and are few).
+        text = keys.text_prefix(thread).encode()
+        return first + sorted(rest, key=lambda k: not k.startswith(text))
 
     def _threads(self, keys: Sequence[Any]) -> list[str]:
         found = {self._keys.record_thread(k) for k in keys}
         found.discard(None)
         return sorted(t for t in found if t is not None)
+
+    # ---- search ---------------------------------------------------------------------
+
+    def _search_query(self, thread: str, query: str, limit: int) -> SearchQuery | None:
+        """The parsed query, or ``None`` when there is nothing to search for."""
+        self._thread(thread)
+        check_search(query, limit)
+        parsed = SearchQuery.parse(query)
+        return parsed if parsed and limit else None
+
+    @staticmethod
+    def _search_window(count: int) -> range:
+        """The positions a search scans: the newest ``SEARCH_WINDOW``."""
+        return range(max(0, count - SEARCH_WINDOW), count)
+
+    @staticmethod
+    def _text_blocks(window: range) -> range:
+        """The text blocks holding the window's positions."""
+        if not window:
+            return range(0)
+        return range(window.start // _TEXT_BLOCK, (window.stop - 1) // _TEXT_BLOCK + 1)
+
+    def _text_keys(self, thread: str, blocks: Sequence[int]) -> list[str]:
+        return [self._keys.text(thread, block) for block in blocks]
+
+    def _text_commands(self, thread: str, texts: Mapping[int, str]) -> list[Command]:
+        """``APPEND``s of search texts by position, one per block."""
+        blocks: dict[int, dict[int, str]] = {}
+        for position, text in texts.items():
+            blocks.setdefault(position // _TEXT_BLOCK, {})[position] = text
+        return [
+            ("APPEND", self._keys.text(thread, block), text_lines(lines))
+            for block, lines in sorted(blocks.items())
+        ]
+
+    @staticmethod
+    def _scan_blocks(
+        window: range, blocks: Sequence[int], values: Sequence[Any]
+    ) -> tuple[ScanTexts, list[int]]:
+        """The window's texts from its blocks, and the blocks to rebuild: those that lack a
+        position (written before appends wrote texts) or hold a malformed line."""
+        damaged = set()
+        kept = []
+        for block, value in zip(blocks, values, strict=True):
+            if value and not bytes(value).endswith(b"\n"):
+                damaged.add(block)
+            elif value:
+                kept.append((block, bytes(value)))
+        buffer = b"".join(value for _, value in kept)
+        texts, bad_lines = ScanTexts.from_lines(buffer, window)
+        if len(bad_lines):
+            ends = np.cumsum([len(value) for _, value in kept])
+            damaged.update(kept[i][0] for i in np.searchsorted(ends, bad_lines, side="right"))
+        everything = np.arange(window.start, window.stop, dtype=np.int64)
+        missing = np.setdiff1d(everything, texts.indexes, assume_unique=True)
+        damaged.update((missing // _TEXT_BLOCK).tolist())
+        return texts, sorted(damaged)
+
+    @staticmethod
+    def _rebuild_span(blocks: Sequence[int]) -> tuple[int, int]:
+        """``LRANGE`` bounds of the turns that text blocks ``blocks`` describe (all the list
+        holds of them when read: a block is written whole, with any turn appended since)."""
+        return blocks[0] * _TEXT_BLOCK, (blocks[-1] + 1) * _TEXT_BLOCK - 1
+
+    def _rebuild_plan(
+        self, thread: str, blocks: Sequence[int], first: int, values: Sequence[Any]
+    ) -> tuple[list[Command], dict[int, bytes]]:
+        """``SET``s that write ``blocks`` afresh from the turns (``values``, encoded, from
+        position ``first``), and the blocks' new contents."""
+        turns = self._decode_turns(thread, values, first)
+        contents = {}
+        for block in blocks:
+            span = range(
+                max(first, block * _TEXT_BLOCK), min(first + len(turns), (block + 1) * _TEXT_BLOCK)
+            )
+            texts = {p: scan_text(turn_tokens(turns[p - first])) for p in span}
+            if texts:
+                contents[block] = text_lines(texts)
+        commands: list[Command] = [
+            ("SET", self._keys.text(thread, block), content) for block, content in contents.items()
+        ]
+        return commands, contents
+
+    def _search_hits(
+        self,
+        thread: str,
+        ranked: Sequence[tuple[int, float]],
+        texts: ScanTexts,
+        values: Sequence[Any],
+    ) -> list[TurnHit]:
+        """The ranked positions' turns; a turn that no longer has the text it was ranked
+        by (its thread was deleted and written again meanwhile) is left out."""
+        hits = []
+        key = self._keys.turns(thread)
+        for (position, score), value in zip(ranked, values, strict=True):
+            if value is None:
+                continue
+            turn = decode(Turn, f"{key}[{position}]", value)
+            if scan_text(turn_tokens(turn)) == texts.text(position):
+                hits.append(TurnHit(position, turn, score))
+        return hits
 
     @staticmethod
     def _encode_turns(turns: Sequence[Turn]) -> tuple[list[Turn], list[bytes]]:

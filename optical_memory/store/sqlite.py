@@ -13,6 +13,12 @@ transaction and ``(tenant, thread, id)`` is unique, so a retried append skips th
 already wrote and concurrent appenders never interleave a batch. A page lives while at
 least one live segment lists it.
 
+Search: :meth:`SQLiteStore.search_turns` queries an FTS5 index of every turn of the thread
+(see :mod:`~optical_memory.store.search` for tokens and ranking), in which each thread has
+terms of its own (see :mod:`~optical_memory.store.sqlite_schema`): a search reads that
+thread's postings only. BM25 takes how rare a token is from the thread, the number of
+turns and their average length from the whole file.
+
 Retention: reads ignore expired segments, and their pages and vision tokens with them.
 Expired rows are deleted by :meth:`SQLiteStore.purge_expired` and, up to 100 segments at
 a time, inside every segment or vision-token write (turn appends stay lean: turns do not
@@ -43,8 +49,21 @@ from optical_memory.store.base import (
     check_turns,
 )
 from optical_memory.store.codec import decode, encode
+from optical_memory.store.search import (
+    SearchQuery,
+    TurnHit,
+    check_search,
+    relevance,
+    turn_tokens,
+)
 from optical_memory.store.sqlite_engine import Engine, check_path, check_timeout
-from optical_memory.store.sqlite_schema import MIGRATIONS, SCHEMA_VERSION, migrate
+from optical_memory.store.sqlite_schema import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    migrate,
+    search_body,
+    search_prefix,
+)
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "AsyncSQLiteStore", "SQLiteStore", "migrate"]
 
@@ -83,6 +102,18 @@ _PAGE_IS_LIVE = f"""EXISTS (
         ON s.tenant = l.tenant AND s.thread = l.thread AND s.id = l.segment_id
     WHERE l.tenant = :tenant AND l.thread = :thread AND l.page_id = :page AND {_LIVE}
 )"""
+
+
+# Ranks a thread's matches in the index alone (bm25, ``scope`` weighted 0), then looks up
+# only the best rows' positions and turns (CROSS JOIN keeps that order: the planner would
+# otherwise walk the thread's turns). A thread's rowids grow with its positions, so ties
+# go to the newest turn.
+_SEARCH_SQL = """SELECT f.position, t.id, t.value, best.score FROM (
+    SELECT rowid AS r, bm25(turn_search, 0.0, 1.0) AS score FROM turn_search
+    WHERE turn_search MATCH :query ORDER BY score, rowid DESC LIMIT :limit
+) AS best
+CROSS JOIN turn_search AS f ON f.rowid = best.r
+CROSS JOIN turns AS t ON t.tenant = :tenant AND t.thread = :thread AND t.position = f.position"""
 
 
 class _SQLiteBase:
@@ -138,23 +169,29 @@ class _SQLiteBase:
 
     def _append_turns(self, thread: str, turns: Sequence[Turn]) -> int:
         check_name(thread, "thread")
-        rows = [(_b(turn.id), encode(turn)) for turn in check_turns(turns)]
+        rows = [(_b(turn.id), encode(turn), turn_tokens(turn)) for turn in check_turns(turns)]
         if not rows:
             return 0
         params = self._params(thread)
         with self._engine.write(f"appending turns to thread {thread!r}") as conn:
+            prefix = search_prefix(conn, params["tenant"], params["thread"], create=True) or ""
             (position,) = conn.execute(
                 "SELECT coalesce(max(position) + 1, 0) FROM turns "
                 "WHERE tenant = :tenant AND thread = :thread",
                 params,
             ).fetchone()
             added = 0
-            for turn_id, value in rows:
+            for turn_id, value, tokens in rows:
                 cursor = conn.execute(
                     "INSERT OR IGNORE INTO turns (tenant, thread, position, id, value) "
                     "VALUES (:tenant, :thread, :position, :id, :value)",
                     {**params, "position": position + added, "id": turn_id, "value": value},
                 )
+                if cursor.rowcount:
+                    conn.execute(
+                        "INSERT INTO turn_search (scope, body, position) VALUES (?, ?, ?)",
+                        (prefix, search_body(prefix, tokens), position + added),
+                    )
                 added += cursor.rowcount
         return added
 
@@ -200,6 +237,39 @@ class _SQLiteBase:
                 self._params(thread),
             ).fetchone()
         return int(count)
+
+    def _search_turns(self, thread: str, query: str, limit: int) -> list[TurnHit]:
+        check_name(thread, "thread")
+        check_search(query, limit)
+        parsed = SearchQuery.parse(query)
+        if not parsed or not limit:
+            return []
+        params = self._params(thread)
+        found: dict[int, tuple[float, bytes, bytes]] = {}
+        with self._engine.read(f"searching thread {thread!r}", snapshot=True) as conn:
+            prefix = search_prefix(conn, params["tenant"], params["thread"], create=False)
+            # Best tier first; each tier's query also returns the tiers above it, skipped.
+            for tier, expression in parsed.fts_tiers(prefix) if prefix else []:
+                if len(found) >= limit:
+                    break
+                rows = conn.execute(
+                    _SEARCH_SQL,
+                    {
+                        **params,
+                        "query": "{body} : " + expression,
+                        "limit": limit + len(found),
+                    },
+                ).fetchall()
+                rows.sort(key=lambda row: (row[3], -row[0]))
+                for position, turn_id, value, rank in rows:
+                    if position not in found and len(found) < limit:
+                        found[position] = (tier + relevance(rank), turn_id, value)
+        hits = [
+            TurnHit(position, decode(Turn, self._key(thread, "turn", _s(turn_id)), value), score)
+            for position, (score, turn_id, value) in found.items()
+        ]
+        hits.sort(key=lambda hit: (-hit.score, -hit.index))
+        return hits
 
     # Segments and pages
 
@@ -384,6 +454,16 @@ class _SQLiteBase:
                 conn.execute(
                     f"DELETE FROM {table} WHERE tenant = :tenant AND thread = :thread", params
                 )
+            prefix = search_prefix(conn, params["tenant"], params["thread"], create=False)
+            if prefix:
+                conn.execute(
+                    "DELETE FROM turn_search WHERE turn_search MATCH ?",
+                    (f'{{scope}} : "{prefix}"',),
+                )
+                conn.execute(
+                    "DELETE FROM search_threads WHERE tenant = :tenant AND thread = :thread",
+                    params,
+                )
 
     def _purge_expired(self) -> int:
         total = 0
@@ -496,6 +576,27 @@ class SQLiteStore(_SQLiteBase):
         """How many turns the thread has."""
         return self._count_turns(thread)
 
+    def search_turns(self, thread: str, query: str, limit: int = 10) -> list[TurnHit]:
+        """The thread's turns that match ``query``, best first, at most ``limit``.
+
+        An FTS5 query over every turn of the thread; tokens and ranking are those of
+        :mod:`~optical_memory.store.search`. A query without letters or digits finds
+        nothing; no text is ever read as FTS5 syntax.
+
+        Returns:
+            ``TurnHit(index, turn, score)`` tuples, highest score first, then newest.
+
+        Raises:
+            InvalidRecordError: ``query`` is not a str or ``limit`` not an int >= 0.
+
+        Example:
+            >>> store.append_turns("t1", [Turn({"role": "user", "content": "Ship INV-42 today"})])
+            1
+            >>> [(hit.index, int(hit.score)) for hit in store.search_turns("t1", "inv-42")]
+            [(0, 2)]
+        """
+        return self._search_turns(thread, query, limit)
+
     def put_segment(self, segment: Segment, pages: Sequence[Page]) -> None:
         """Create or atomically replace a segment and its pages."""
         self._put_segment(segment, pages, False)
@@ -594,6 +695,10 @@ class AsyncSQLiteStore(_SQLiteBase):
     async def count_turns(self, thread: str) -> int:
         """See :meth:`SQLiteStore.count_turns`."""
         return await self._run(self._count_turns, thread)
+
+    async def search_turns(self, thread: str, query: str, limit: int = 10) -> list[TurnHit]:
+        """See :meth:`SQLiteStore.search_turns`."""
+        return await self._run(self._search_turns, thread, query, limit)
 
     async def put_segment(self, segment: Segment, pages: Sequence[Page]) -> None:
         """See :meth:`SQLiteStore.put_segment`."""

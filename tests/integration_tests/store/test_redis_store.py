@@ -125,6 +125,7 @@ def test_every_key_of_a_thread_shares_one_slot(name: str) -> None:
     all_keys = [
         keys.turns(name),
         keys.turn_index(name),
+        keys.text(name, 7),
         keys.segments(name),
         keys.segment(name, name),
         keys.page(name, name),
@@ -146,7 +147,7 @@ def test_server_agrees_on_the_slots(redis_cluster_url: str, unique_tenant: str) 
         store.put_segment(record, pages)
         store.put_vision_tokens(thread, pages[0].id, vision_tokens())
     keys = list(client.scan_iter(match=Keys(unique_tenant).tenant_pattern()))
-    assert len(keys) == 12 * 7  # turns, turnidx, segs, seg, 2 pages, vt
+    assert len(keys) == 12 * 8  # turns, turnidx, text:0, segs, seg, 2 pages, vt
     slots: dict[str, set[int]] = {}
     for key in keys:
         thread = key.decode().split("{")[1].split("}")[0]

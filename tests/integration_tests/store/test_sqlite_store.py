@@ -97,7 +97,7 @@ def test_twins_satisfy_the_protocols_with_matching_signatures(tmp_path: Path) ->
 def test_new_file_has_wal_schema_version_and_tenant_on_every_table(store: SQLiteStore) -> None:
     conn = raw(store.path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 1
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
     for table in TABLES:
         columns = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
         assert columns[0] == "tenant", table
@@ -136,17 +136,18 @@ def test_migrations_run_in_order_in_one_transaction(tmp_path: Path) -> None:
         raise RuntimeError("step 4 fails halfway")
 
     conn = raw(path)
-    assert migrate(conn, (*MIGRATIONS, v2, v3), name=str(path)) == 3
+    newest = SCHEMA_VERSION + 2
+    assert migrate(conn, (*MIGRATIONS, v2, v3), name=str(path)) == newest
     assert ran == [2, 3]
     with pytest.raises(RuntimeError):
         migrate(conn, (*MIGRATIONS, v2, v3, broken_v4), name=str(path))
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == newest
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"v2_table", "v3_table"} <= tables
     assert "v4_table" not in tables
     conn.close()
     # This version of the code now sees a newer file, and refuses it.
-    with pytest.raises(StoreError, match="version 3"):
+    with pytest.raises(StoreError, match=f"version {newest}"):
         SQLiteStore(path)
 
 
