@@ -561,36 +561,33 @@ class OpticalMemory:
         return turns
 
     def search(self, thread: str, text: str, limit: int = 10) -> list[SearchHit]:
-        """Turns of the thread whose text matches ``text`` (words, case-insensitive),
-        best first, each with the segment to recall it by.
+        """Turns of the thread whose text matches ``text``, best first, each with the
+        segment to recall it by (``None`` for a turn of the verbatim tail).
 
-        Scans the thread's newest 20,000 turns.
+        The store's lexical search (:meth:`~optical_memory.store.Store.search_turns`):
+        words and identifiers match whole (case, accents and punctuation aside), Chinese,
+        Japanese and Korean on any run of characters. ``score``'s integer part is 2 for
+        the query as a phrase, 1 for all its words, 0 for some; its fraction is BM25
+        relevance. SQLite searches every turn (FTS5), Redis the newest 20,000.
+
+        Raises:
+            InvalidRecordError: ``text`` is not a str.
         """
-        words = [w for w in re.findall(r"\w+", text.lower()) if w]
-        if not words or limit <= 0:
+        if isinstance(limit, int) and limit <= 0:
             return []
-        count = self.store.count_turns(thread)
-        first = max(0, count - 20_000)
-        turns = self.store.get_turns(thread, first)
+        found = self.store.search_turns(thread, text, limit)
+        if not found:
+            return []
         ranges = []
         for segment in self.store.list_segments(thread):
             meta = segment.metadata
             if "start" in meta:
                 ranges.append((int(meta["start"]), int(meta["end"]), segment.id))
-        phrase = text.lower().strip()
         hits = []
-        for offset, turn in enumerate(turns):
-            body = turn_text(turn).lower()
-            score = sum(1.0 for w in set(words) if w in body)
-            if not score:
-                continue
-            if phrase and phrase in body:
-                score += len(words)
-            index = first + offset
-            owner = next((sid for s, e, sid in ranges if s <= index < e), None)
-            hits.append(SearchHit(turn=turn, index=index, segment_id=owner, score=score))
-        hits.sort(key=lambda hit: (-hit.score, -hit.index))
-        return hits[:limit]
+        for hit in found:
+            owner = next((sid for s, e, sid in ranges if s <= hit.index < e), None)
+            hits.append(SearchHit(hit.turn, hit.index, owner, hit.score))
+        return hits
 
     def rehydrate(self, thread: str, segment_id: str, decoder: Decoder | None = None) -> str:
         """The text read back from the segment's pages as they are now (lossy by design).
