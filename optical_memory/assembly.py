@@ -6,16 +6,17 @@ images, or the text is cheaper: the break-even gate), dropped for the budget, or
 forgotten; which recent turns fit; and which exact strings make the fact sheet.
 
 Budget order: the newest turn must fit (else :class:`ContextBudgetError`); then recent
-turns newest first; then segments newest first. Segments are first fitted each in its
-cheapest form (its pages shrunk to the smallest tier its reader's style has, or its text
-where that is cheaper), stopping at the first that does not fit, so that a budget shows
-as much of the conversation as it can and it is always the oldest that are dropped; the
-room left then sharpens the newest segments back to the tier they are stored at. A page
-form is taken only while it costs less than the segment's text (the break-even gate). The
-fact sheet takes at most ``facts_share`` of the budget (of the rest when there is no
-budget) from what is left and from what the pages saved against text (so a context never
-costs more than its turns as text), from the dropped segments first, newest first, then from the
-shown pages, oldest (blurriest) first.
+turns newest first; then ``facts_share`` of the budget is set aside for the fact sheet;
+then segments newest first. Segments are first fitted each in its cheapest form (its
+pages shrunk to the smallest tier its reader's style has, or its text where that is
+cheaper), stopping at the first that does not fit, so that a budget shows as much of the
+conversation as it can and it is always the oldest that are dropped; the room left then
+sharpens the newest segments back to the tier they are stored at. A page form is taken
+only while it costs less than the segment's text (the break-even gate). The fact sheet
+then takes what is left of its share (and never more than the pages saved against text,
+so a context never costs more than its turns as text): the exact strings of the dropped
+segments first, newest first, then of the shown pages, oldest (blurriest) first. Without
+a budget every segment is shown as the ladder has it, and there is no fact sheet.
 """
 
 from __future__ import annotations
@@ -173,7 +174,10 @@ def plan_context(
     for view in views:
         if view.segment.tier == FORGOTTEN:
             plan.forms[view.segment.id] = "forgotten"
-    room = left
+    # The fact sheet's share is set aside first: a line of exact strings (~25 tokens) keeps
+    # the amounts, ids and dates that small pages blur, for dropped segments too.
+    reserve = 0.0 if budget is None or not live else facts_share * budget
+    room = left - reserve
     newest_first = list(reversed(live))
     options = {view.segment.id: _options(reader, view) for view in newest_first}
     chosen: dict[str, _Option] = {}
@@ -198,20 +202,21 @@ def plan_context(
                 chosen[view.segment.id] = option
                 break
     for view in newest_first:
-        option = chosen.get(view.segment.id)
-        if option is None:
+        if view.segment.id not in chosen:
             continue
+        option = chosen[view.segment.id]
         plan.forms[view.segment.id] = option.form
         plan.costs[view.segment.id] = option.cost
         if option.tier is not None:
             plan.tiers[view.segment.id] = option.tier
         plan.raw_tokens += _text_cost(reader, view)
     spent = sum(plan.costs.values()) + sum(cost for _, cost in plan.tail)
-    # The sheet is paid from what the pages saved, so a context never costs more than
-    # the turns it shows would as text.
-    facts_room = min(facts_share * (spent if budget is None else budget), plan.raw_tokens - spent)
+    # Only a budget has a sheet (without one every segment is shown as the ladder has it),
+    # and it is paid from what the pages saved: a context never costs more than its turns
+    # would as text.
+    facts_room = 0.0
     if budget is not None:
-        facts_room = min(facts_room, budget - spent)
+        facts_room = min(facts_share * budget, budget - spent, plan.raw_tokens - spent)
     dropped = [v for v in reversed(live) if plan.forms[v.segment.id] == "dropped"]
     paged = [v for v in live if plan.forms[v.segment.id] == "pages"]
     lines: list[str] = []

@@ -624,7 +624,7 @@ class OpticalMemory:
             Page id -> character accuracy.
         """
         reader_decoder = self._decoder(decoder)
-        name = type(reader_decoder).__name__
+        name = reader_decoder.name
         scores: dict[str, float] = {}
         for segment in self.store.list_segments(thread):
             if segment.tier == FORGOTTEN or not segment.page_ids:

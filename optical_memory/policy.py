@@ -87,7 +87,11 @@ class DecayPolicy:
             process cuts the same segments. Larger values make fewer, multi-page segments.
         facts_per_segment: How many exact strings (numbers, names, identifiers, dates) a
             segment's fact sheet keeps.
-        facts_share: The share of a context's budget the fact sheet may take.
+        facts_share: The share of a context's budget set aside for the fact sheet: a line
+            of a segment's exact strings (amounts, ids, dates, names, ~25 tokens) keeps
+            what a small page blurs and what a dropped segment held. 0.15 lifted evidence
+            recall at a 4k budget from 0.70 to 0.90 for DeepSeek-OCR (tuning seed,
+            README *Memory end to end*). Contexts without a budget have no sheet.
         verify_threshold: ``verify()`` re-renders a page larger (or keeps its segment as
             text) when its read-back character accuracy is below this.
     """
@@ -97,7 +101,7 @@ class DecayPolicy:
     age_unit: AgeUnit = "turns"
     segment_pages: float = 0.94
     facts_per_segment: int = 12
-    facts_share: float = 0.05
+    facts_share: float = 0.15
     verify_threshold: float = 0.90
 
     def __post_init__(self) -> None:

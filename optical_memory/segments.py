@@ -166,7 +166,7 @@ def page_fill(turn: Turn) -> float:
         + cjk * _CJK_CHAR
         + paragraphs * _NEW_LINE
     )
-    return thousandths / 1000
+    return float(thousandths) / 1000
 
 
 def plan_cuts(turns: Sequence[Turn], limit: int, segment_pages: float) -> list[tuple[int, int]]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from optical_memory import DecayPolicy, readers
-from optical_memory.assembly import plan_context
+from optical_memory.assembly import SegmentView, plan_context
 from optical_memory.errors import ContextBudgetError, InvalidMessageError, InvalidSettingError
 from optical_memory.facts import extract_facts
 from optical_memory.messages import openai_message, turn_text, turns_from_messages
+from optical_memory.records import Segment
 from optical_memory.segments import PageStyle, keep_start, page_fill, plan_cuts, shown_tier
 
 
@@ -48,7 +49,8 @@ def test_facts_keep_exact_strings() -> None:
     text = "Ship A-7731-QX to Dr. Amara Okafor by 2025-03-14; mail ops@example.org. Thanks!"
     facts = extract_facts(text)
     assert facts == ["A-7731-QX", "Dr. Amara Okafor", "2025-03-14", "ops@example.org"]
-    assert extract_facts(text, limit=2) == facts[:2]
+    # a tighter limit keeps the strings a blurry page gets wrong most, in text order
+    assert extract_facts(text, limit=2) == ["A-7731-QX", "ops@example.org"]
     assert extract_facts("") == []
 
 
@@ -104,3 +106,72 @@ def test_budget_errors_name_both_sizes() -> None:
     turns = turns_from_messages([("user", "long " * 500)])
     with pytest.raises(ContextBudgetError, match="budget of 10"):
         plan_context(profile, [], turns, budget=10, facts_share=0.1)
+
+
+def _view(number: int, tier: str, *, text_tokens: int = 900) -> SegmentView:
+    """A one-page segment drawn for DeepSeek-OCR (640 then 512 px)."""
+    side = {"small": 640, "tiny": 512}[tier]
+    segment = Segment(
+        thread="t",
+        turn_ids=[f"turn-{number}"],
+        tier=tier,
+        page_ids=[f"page-{number}"],
+        id=f"seg{number:09d}",
+        metadata={
+            "tiers": ["small", "tiny"],
+            "page_sizes": [[side, side]],
+            "text_tokens": {"cl100k_base": text_tokens},
+            "facts": [f"INV-{number}0{number}", f"€{number},250.00"],
+        },
+    )
+    return SegmentView.of(segment, "cl100k_base")
+
+
+def test_a_budget_shrinks_every_segment_before_it_drops_the_oldest() -> None:
+    deepseek = readers.get("deepseek-ocr")
+    views = [_view(n, "small") for n in range(10)]
+    tail = turns_from_messages([("user", "the newest turn")])
+    roomy = plan_context(deepseek, views, tail, budget=None, facts_share=0.15)
+    assert set(roomy.forms.values()) == {"pages"} and not roomy.tiers
+    assert not roomy.facts_text  # no budget, no fact sheet
+    tight = plan_context(deepseek, views, tail, budget=800, facts_share=0.0)
+    shown = [v.segment.id for v in views if tight.forms[v.segment.id] == "pages"]
+    # ten small pages (110 tokens with the label) do not fit in 800, ten tiny ones (74) do
+    assert len(shown) == 10
+    assert sum(tight.costs.values()) + sum(c for _, c in tight.tail) <= 800
+    # the room left sharpens the newest back to their stored tier, never the oldest first
+    shrunk = [v.segment.id for v in views if v.segment.id in tight.tiers]
+    assert shrunk and shrunk == [v.segment.id for v in views[: len(shrunk)]]
+    tighter = plan_context(deepseek, views, tail, budget=400, facts_share=0.0)
+    dropped = [v.segment.id for v in views if tighter.forms[v.segment.id] == "dropped"]
+    assert dropped == [v.segment.id for v in views[: len(dropped)]] and 0 < len(dropped) < 10
+
+
+def test_the_fact_sheet_takes_its_share_from_dropped_segments_first() -> None:
+    deepseek = readers.get("deepseek-ocr")
+    views = [_view(n, "tiny") for n in range(30)]
+    tail = turns_from_messages([("user", "the newest turn")])
+    plan = plan_context(deepseek, views, tail, budget=1500, facts_share=0.15)
+    assert plan.facts_tokens <= 0.15 * 1500 and plan.facts_text
+    dropped = [v for v in views if plan.forms[v.segment.id] == "dropped"]
+    newest_dropped = dropped[-1]
+    assert newest_dropped.segment.id in plan.facts_text
+    assert "€" in plan.facts_text and sum(plan.costs.values()) + plan.facts_tokens <= 1500
+
+
+def test_facts_rank_what_small_pages_blur_first() -> None:
+    text = (
+        "- Plan the trip\n- Pair with Ben\nThe budget is €7,355.42 for 59,827 metres, "
+        "booked December 4, 2025 at 128 Birchmont Street; order ORD-635915-HB. "
+        "司机是马明涛先生。"
+    )
+    facts = extract_facts(text, limit=6)
+    assert facts == [
+        "€7,355.42",
+        "59,827",
+        "December 4, 2025",
+        "128 Birchmont Street",
+        "ORD-635915-HB",
+        "马明涛",
+    ]
+    assert "Plan" not in extract_facts(text)  # a list item's first word is no name
