@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import re
 import time
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -35,7 +36,12 @@ from optical_memory.deepseek_context import (
     token_reader,
     with_vision_tokens,
 )
-from optical_memory.errors import InvalidSettingError, NotFound, OpticalMemoryError
+from optical_memory.errors import (
+    CorruptRecord,
+    InvalidSettingError,
+    NotFound,
+    OpticalMemoryError,
+)
 from optical_memory.facts import extract_facts
 from optical_memory.messages import MessageLike, turn_text, turns_from_messages
 from optical_memory.metrics import char_accuracy
@@ -58,7 +64,18 @@ from optical_memory.store import Store, open_store
 from optical_memory.tokens import count_tokens
 from optical_memory.vision_encoder import Encoder
 
-__all__ = ["OpticalMemory", "SearchHit", "SegmentInfo", "ThreadReport", "page_style"]
+__all__ = [
+    "CorruptPageWarning",
+    "OpticalMemory",
+    "SearchHit",
+    "SegmentInfo",
+    "ThreadReport",
+    "page_style",
+]
+
+
+class CorruptPageWarning(UserWarning):
+    """A stored page was corrupt; ``context()`` drew the segment again from its turns."""
 
 _ENCODINGS = ("cl100k_base", "o200k_base")
 DEFAULT_READERS = ("deepseek-ocr", "anthropic")
@@ -350,7 +367,10 @@ class OpticalMemory:
             if target == FORGOTTEN:
                 new, pages = replace(segment, tier=FORGOTTEN, page_ids=()), []
             else:
-                old = self.store.get_pages(thread, segment.id)
+                try:
+                    old = self.store.get_pages(thread, segment.id)
+                except CorruptRecord as exc:
+                    old = self._redraw(thread, segment, exc)
                 pages = [decay_page(p, target, style.font_px) for p in old]
                 new = replace(
                     segment,
@@ -446,7 +466,10 @@ class OpticalMemory:
         """The segment's stored pages, or shrunk to ``tier`` where the budget asks for a
         smaller tier than the ladder's (kept in a small cache: the next context of a
         chat loop asks for the same ones)."""
-        pages = self.store.get_pages(thread, segment.id)
+        try:
+            pages = self.store.get_pages(thread, segment.id)
+        except CorruptRecord as exc:
+            pages = self._redraw(thread, segment, exc)
         if tier is None:
             return pages
         font_px = float(segment.metadata.get("font_px", 12.0))
@@ -459,6 +482,31 @@ class OpticalMemory:
         while len(self._shrunk) > _SHRUNK_CACHE:
             del self._shrunk[next(iter(self._shrunk))]
         return shown
+
+    def _redraw(self, thread: str, segment: Segment, cause: CorruptRecord) -> list[Page]:
+        """Draw a segment's pages again from its turns (which are intact) at its tier,
+        after a stored page was found corrupt, and store them in place of the old."""
+        style = _style_of(segment)
+        if style is None:
+            raise cause
+        warnings.warn(
+            f"segment {segment.id!r} of thread {thread!r} had a corrupt page ({cause}); "
+            "its pages were drawn again from its turns",
+            CorruptPageWarning,
+            stacklevel=4,
+        )
+        turns = self._segment_turns(thread, segment)
+        pages = [page for page, _ in render_segment(turns, style, self._renderer(style))]
+        if segment.tier != style.top:
+            pages = [decay_page(page, segment.tier, style.font_px) for page in pages]
+        fresh = replace(
+            segment,
+            page_ids=[page.id for page in pages],
+            updated_at=time.time(),
+            metadata={**segment.metadata, "page_sizes": [[p.width, p.height] for p in pages]},
+        )
+        self.store.replace_segment(fresh, pages)
+        return pages
 
     def _page_part(
         self, profile: ReaderProfile, segment: Segment, page: Page, number: int, count: int

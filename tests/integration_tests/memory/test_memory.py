@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -175,3 +176,61 @@ def test_lazy_styles_for_a_reader_not_drawn_ahead(store_url: str, unique_tenant:
         styles = {s.metadata["style"] for s in memory.store.list_segments("chat")}
         assert len(styles) == 2
         assert shown_turn_ids(context) == all_ids(memory.store.get_turns("chat"))
+
+
+def _corrupt_every_page(store_url: str) -> int:
+    """Cut every stored page value short, behind the store's back; returns how many."""
+    if store_url.startswith("sqlite"):
+        import sqlite3
+
+        with sqlite3.connect(store_url.removeprefix("sqlite:///")) as db:
+            return db.execute("UPDATE pages SET value = substr(value, 1, 40)").rowcount
+    import redis
+
+    client = redis.Redis.from_url(store_url)
+    keys = [key for key in client.scan_iter(match="*page:*") if b":page:" in key]
+    for key in keys:
+        client.set(key, (client.get(key) or b"")[:40])
+    client.close()
+    return len(keys)
+
+
+def test_corrupt_pages_are_drawn_again_from_their_turns(
+    store_url: str, unique_tenant: str
+) -> None:
+    from optical_memory.errors import CorruptRecord
+    from optical_memory.memory import CorruptPageWarning
+
+    messages = conversation(60)
+    with OpticalMemory(store_url, tenant=unique_tenant, policy=SMALL) as memory:
+        memory.add("chat", messages)
+        before = memory.context("chat", reader="deepseek-ocr")
+        assert _corrupt_every_page(store_url) >= len(before.pages) > 0
+        with pytest.raises(CorruptRecord, match="page"):  # the store names what broke
+            memory.store.get_pages("chat", before.pages[0].segment_id)
+        with pytest.warns(CorruptPageWarning, match="drawn again"):
+            after = memory.context("chat", reader="deepseek-ocr")
+        # the same turns, the same page sizes and costs: nothing lost, nothing dearer
+        assert shown_turn_ids(after) == shown_turn_ids(before)
+        assert [(p.width, p.height) for p in after.pages] == [
+            (p.width, p.height) for p in before.pages
+        ]
+        assert after.tokens == before.tokens
+        for page in after.pages:
+            Image.open(io.BytesIO(page.png)).verify()
+        recalled = memory.recall("chat", after.pages[0].segment_id)
+        assert [t.message for t in recalled] == messages[: len(recalled)]
+
+
+def test_a_corrupt_page_due_to_decay_is_drawn_again_first(tmp_path: Path) -> None:
+    from optical_memory.memory import CorruptPageWarning
+
+    url = f"sqlite:///{tmp_path / 'memory.db'}"
+    policy = DecayPolicy(keep=("messages", 4), segment_pages=0.15, ladder=((0, "base"),))
+    with OpticalMemory(url, policy=policy) as memory:
+        memory.add("chat", conversation(40))
+    _corrupt_every_page(url)
+    later = DecayPolicy(keep=("messages", 4), segment_pages=0.15, ladder=((0, "tiny"),))
+    with OpticalMemory(url, policy=later) as memory, pytest.warns(CorruptPageWarning):
+        context = memory.context("chat", reader="anthropic")
+        assert context.pages and {p.tier for p in context.pages} == {"tiny"}
