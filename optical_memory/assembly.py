@@ -21,6 +21,7 @@ a budget every segment is shown as the ladder has it, and there is no fact sheet
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -32,6 +33,7 @@ from optical_memory.policy import FORGOTTEN
 from optical_memory.readers import ReaderProfile
 from optical_memory.records import Segment, Turn
 from optical_memory.renderers.tiers import Tier
+from optical_memory.tokens import get_token_counter
 
 __all__ = ["ContextPlan", "SegmentView", "plan_context"]
 
@@ -70,6 +72,7 @@ class SegmentView:
 
 
 _SIDES = {tier.label: tier.side for tier in Tier}
+_SMALLEST_LINE = 12  # tokens: a segment id and one short fact
 
 
 def shrunk_size(width: int, height: int, tier: str) -> tuple[int, int]:
@@ -97,8 +100,15 @@ class ContextPlan:
 def _labels_cost(reader: ReaderProfile, view: SegmentView) -> int:
     count = len(view.page_sizes)
     return sum(
-        reader.text_tokens(page_label(view.segment.id, n, count)) for n in range(1, count + 1)
+        _label_tokens(reader.encoding, page_label(view.segment.id, n, count))
+        for n in range(1, count + 1)
     )
+
+
+@functools.lru_cache(maxsize=16384)
+def _label_tokens(encoding: str, label: str) -> int:
+    """A page label's tokens (asked for every segment of every context: worth keeping)."""
+    return get_token_counter(encoding).count(label)
 
 
 def _page_cost(
@@ -223,6 +233,8 @@ def plan_context(
     used = 0
     heading = reader.text_tokens(FACTS_HEADING) + reader.message_overhead
     for view in [*dropped, *paged]:
+        if facts_room - used < _SMALLEST_LINE:
+            break
         if not view.facts:
             continue
         line = f"{view.segment.id}: " + "; ".join(view.facts)
