@@ -13,9 +13,9 @@ cheaper), stopping at the first that does not fit, so that a budget shows as muc
 conversation as it can and it is always the oldest that are dropped; the room left then
 sharpens the newest segments back to the tier they are stored at. A page form is taken
 only while it costs less than the segment's text (the break-even gate). The fact sheet
-then takes what is left of its share (and never more than the pages saved against text,
-so a context never costs more than its turns as text): the exact strings of the dropped
-segments first, newest first, then of the shown pages, oldest (blurriest) first. Without
+then takes what is left of its share: the exact strings of the dropped segments first,
+newest first, then of the shown pages, oldest (blurriest) first, these only from what the
+pages saved against text (shown turns never cost more than they would as text). Without
 a budget every segment is shown as the ladder has it, and there is no fact sheet.
 """
 
@@ -221,16 +221,16 @@ def plan_context(
             plan.tiers[view.segment.id] = option.tier
         plan.raw_tokens += _text_cost(reader, view)
     spent = sum(plan.costs.values()) + sum(cost for _, cost in plan.tail)
-    # Only a budget has a sheet (without one every segment is shown as the ladder has it),
-    # and it is paid from what the pages saved: a context never costs more than its turns
-    # would as text.
-    facts_room = 0.0
-    if budget is not None:
-        facts_room = min(facts_share * budget, budget - spent, plan.raw_tokens - spent)
+    # Only a budget has a sheet (without one every segment is shown as the ladder has it).
+    # The lines of dropped segments hold what the context would otherwise lose; the lines
+    # of shown pages repeat what the pages show, so they are paid from what the pages
+    # saved: shown turns never cost more than they would as text.
+    facts_room = 0.0 if budget is None else min(facts_share * budget, budget - spent)
+    saved = plan.raw_tokens - spent
     dropped = [v for v in reversed(live) if plan.forms[v.segment.id] == "dropped"]
     paged = [v for v in live if plan.forms[v.segment.id] == "pages"]
     lines: list[str] = []
-    used = 0
+    used = repeated = 0
     heading = reader.text_tokens(FACTS_HEADING) + reader.message_overhead
     for view in [*dropped, *paged]:
         if facts_room - used < _SMALLEST_LINE:
@@ -238,13 +238,13 @@ def plan_context(
         if not view.facts:
             continue
         line = f"{view.segment.id}: " + "; ".join(view.facts)
-        cost = reader.text_tokens(line) + 1
-        if (heading if not lines else 0) + used + cost > facts_room:
+        cost = reader.text_tokens(line) + 1 + (heading if not lines else 0)
+        shown = plan.forms[view.segment.id] == "pages"
+        if used + cost > facts_room or (shown and repeated + cost > saved):
             continue
-        if not lines:
-            used += heading
         lines.append(line)
         used += cost
+        repeated += cost if shown else 0
     if lines:
         plan.facts_text = FACTS_HEADING + "\n" + "\n".join(lines)
         plan.facts_tokens = used
