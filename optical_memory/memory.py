@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 import time
 import warnings
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -79,7 +81,7 @@ class CorruptPageWarning(UserWarning):
 
 _ENCODINGS = ("cl100k_base", "o200k_base")
 DEFAULT_READERS = ("deepseek-ocr", "anthropic")
-_SHRUNK_CACHE = 512  # pages shrunk for a budget, kept for the next context
+_PAGE_CACHE_BYTES = 64 << 20  # PNG bytes of pages kept for the next context
 
 
 def page_style(reader: ReaderProfile) -> PageStyle:
@@ -189,7 +191,7 @@ class OpticalMemory:
         self.auto_compact = auto_compact
         self.readers = tuple(_profile(name) for name in readers)
         self._renderers: dict[str, TextRenderer] = {}
-        self._shrunk: dict[tuple[str, str], Page] = {}
+        self._pages = _PageCache(_PAGE_CACHE_BYTES)
         # per thread: the first turn no cut has taken, and the page fill of it and later ones
         self._uncut: dict[str, tuple[int, list[float]]] = {}
 
@@ -463,24 +465,25 @@ class OpticalMemory:
         return context
 
     def _shown_pages(self, thread: str, segment: Segment, tier: str | None) -> list[Page]:
-        """The segment's stored pages, or shrunk to ``tier`` where the budget asks for a
-        smaller tier than the ladder's (kept in a small cache: the next context of a
-        chat loop asks for the same ones)."""
-        try:
-            pages = self.store.get_pages(thread, segment.id)
-        except CorruptRecord as exc:
-            pages = self._redraw(thread, segment, exc)
+        """The segment's pages as a context shows them: as stored, or shrunk to ``tier``
+        where the budget asks for a smaller tier than the ladder's. Both are kept in a
+        bounded cache (page ids are hashes of the PNG, so a cached page cannot be stale):
+        the next context of a chat loop asks for nearly the same pages."""
+        pages = self._pages.get(segment.page_ids)
+        if pages is None:
+            try:
+                pages = self.store.get_pages(thread, segment.id)
+            except CorruptRecord as exc:
+                pages = self._redraw(thread, segment, exc)
+            self._pages.put(pages)
         if tier is None:
             return pages
         font_px = float(segment.metadata.get("font_px", 12.0))
-        shown = []
-        for page in pages:
-            key = (page.id, tier)
-            smaller = self._shrunk.pop(key, None) or decay_page(page, tier, font_px)
-            self._shrunk[key] = smaller  # most recently used last
-            shown.append(smaller)
-        while len(self._shrunk) > _SHRUNK_CACHE:
-            del self._shrunk[next(iter(self._shrunk))]
+        keys = [f"{page.id}@{tier}" for page in pages]
+        shown = self._pages.get(keys)
+        if shown is None:
+            shown = [decay_page(page, tier, font_px) for page in pages]
+            self._pages.put(shown, keys)
         return shown
 
     def _redraw(self, thread: str, segment: Segment, cause: CorruptRecord) -> list[Page]:
@@ -749,6 +752,37 @@ class OpticalMemory:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _PageCache:
+    """Pages by key (their id, or id@tier when shrunk), least recently used out first,
+    within a byte bound; safe to share between the threads of an async memory."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._pages: OrderedDict[str, Page] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, keys: Sequence[str]) -> list[Page] | None:
+        """All of ``keys``' pages, or ``None`` when any is missing."""
+        with self._lock:
+            if not keys or any(key not in self._pages for key in keys):
+                return None
+            for key in keys:
+                self._pages.move_to_end(key)
+            return [self._pages[key] for key in keys]
+
+    def put(self, pages: Sequence[Page], keys: Sequence[str] | None = None) -> None:
+        with self._lock:
+            for key, page in zip(keys or [p.id for p in pages], pages, strict=True):
+                if key not in self._pages:
+                    self._bytes += len(page.png)
+                self._pages[key] = page
+                self._pages.move_to_end(key)
+            while self._bytes > self.max_bytes and self._pages:
+                _, old = self._pages.popitem(last=False)
+                self._bytes -= len(old.png)
 
 
 def _profile(name: str) -> ReaderProfile:

@@ -208,6 +208,9 @@ def test_corrupt_pages_are_drawn_again_from_their_turns(
         assert _corrupt_every_page(store_url) >= len(before.pages) > 0
         with pytest.raises(CorruptRecord, match="page"):  # the store names what broke
             memory.store.get_pages("chat", before.pages[0].segment_id)
+    # a memory that has the pages cached never reads them again; another one finds them
+    # corrupt in the store
+    with OpticalMemory(store_url, tenant=unique_tenant, policy=SMALL) as memory:
         with pytest.warns(CorruptPageWarning, match="drawn again"):
             after = memory.context("chat", reader="deepseek-ocr")
         # the same turns, the same page sizes and costs: nothing lost, nothing dearer
@@ -234,3 +237,23 @@ def test_a_corrupt_page_due_to_decay_is_drawn_again_first(tmp_path: Path) -> Non
     with OpticalMemory(url, policy=later) as memory, pytest.warns(CorruptPageWarning):
         context = memory.context("chat", reader="anthropic")
         assert context.pages and {p.tier for p in context.pages} == {"tiny"}
+
+
+def test_a_chat_loop_reads_each_page_once(store_url: str, unique_tenant: str) -> None:
+    with OpticalMemory(store_url, tenant=unique_tenant, policy=SMALL) as memory:
+        memory.add("chat", conversation(60))
+        first = memory.context("chat", reader="anthropic", budget=2500)
+        reads: list[str] = []
+        real = memory.store.get_pages
+
+        def counted(thread: str, segment_id: str) -> list:  # type: ignore[type-arg]
+            reads.append(segment_id)
+            return real(thread, segment_id)
+
+        memory.store.get_pages = counted  # type: ignore[method-assign]
+        again = memory.context("chat", reader="anthropic", budget=2500)
+        assert reads == [] and [p.png for p in again.pages] == [p.png for p in first.pages]
+    with OpticalMemory(store_url, tenant=unique_tenant, policy=SMALL) as fresh:
+        assert [p.png for p in fresh.context("chat", reader="anthropic", budget=2500).pages] == [
+            p.png for p in first.pages
+        ]
