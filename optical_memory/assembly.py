@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from optical_memory.context import FACTS_HEADING, page_label
+from optical_memory.context import FACTS_HEADING, MEMORY_PREAMBLE, page_label
 from optical_memory.errors import ContextBudgetError
 from optical_memory.messages import turn_text
 from optical_memory.policy import FORGOTTEN
@@ -95,6 +95,8 @@ class ContextPlan:
     facts_text: str = ""
     facts_tokens: int = 0
     raw_tokens: int = 0
+    frame_tokens: int = 0
+    """The memory message's own cost (its framing and preamble), when it shows anything."""
 
 
 def _labels_cost(reader: ReaderProfile, view: SegmentView) -> int:
@@ -187,7 +189,9 @@ def plan_context(
     # The fact sheet's share is set aside first: a line of exact strings (~25 tokens) keeps
     # the amounts, ids and dates that small pages blur, for dropped segments too.
     reserve = 0.0 if budget is None or not live else facts_share * budget
-    room = left - reserve
+    # pages, segment texts and the sheet travel in one message that opens with a preamble
+    frame = reader.text_tokens(MEMORY_PREAMBLE) + reader.message_overhead
+    room = left - reserve - (frame if live else 0)
     newest_first = list(reversed(live))
     options = {view.segment.id: _options(reader, view) for view in newest_first}
     chosen: dict[str, _Option] = {}
@@ -220,7 +224,18 @@ def plan_context(
         if option.tier is not None:
             plan.tiers[view.segment.id] = option.tier
         plan.raw_tokens += _text_cost(reader, view)
-    spent = sum(plan.costs.values()) + sum(cost for _, cost in plan.tail)
+    paged_views = [v for v in newest_first if plan.forms[v.segment.id] == "pages"]
+    paged_text = sum(_text_cost(reader, v) for v in paged_views)
+    paged_cost = sum(plan.costs[v.segment.id] for v in paged_views)
+    fits = budget is None or paged_text <= room + paged_cost + frame
+    if paged_views and paged_cost + frame >= paged_text and fits:
+        # the break-even gate for the whole memory message: a few pages that save less
+        # than the preamble costs go as text instead
+        for view in paged_views:
+            plan.forms[view.segment.id] = "text"
+            plan.costs[view.segment.id] = _text_cost(reader, view)
+            plan.tiers.pop(view.segment.id, None)
+    spent = sum(plan.costs.values()) + sum(cost for _, cost in plan.tail) + frame
     # Only a budget has a sheet (without one every segment is shown as the ladder has it).
     # The lines of dropped segments hold what the context would otherwise lose; the lines
     # of shown pages repeat what the pages show, so they are paid from what the pages
@@ -231,7 +246,7 @@ def plan_context(
     paged = [v for v in live if plan.forms[v.segment.id] == "pages"]
     lines: list[str] = []
     used = repeated = 0
-    heading = reader.text_tokens(FACTS_HEADING) + reader.message_overhead
+    heading = reader.text_tokens(FACTS_HEADING)
     for view in [*dropped, *paged]:
         if facts_room - used < _SMALLEST_LINE:
             break
@@ -245,6 +260,8 @@ def plan_context(
         lines.append(line)
         used += cost
         repeated += cost if shown else 0
+    if lines or "pages" in plan.forms.values():
+        plan.frame_tokens = frame
     if lines:
         plan.facts_text = FACTS_HEADING + "\n" + "\n".join(lines)
         plan.facts_tokens = used

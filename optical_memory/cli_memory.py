@@ -198,6 +198,7 @@ def _context_dict(shown: Any, out: Path) -> dict[str, Any]:
         "reader": shown.reader,
         "budget": shown.budget,
         "tokens": shown.tokens,
+        "frame_tokens": shown.frame_tokens,
         "raw_tokens": shown.raw_tokens,
         "ratio": round(shown.ratio, 4),
         "dropped": list(shown.dropped),

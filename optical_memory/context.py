@@ -117,8 +117,10 @@ class OpticalContext:
         dropped: Ids of segments left out for the budget (the oldest).
         dropped_turns: Ids of unsegmented recent turns left out for the budget.
         forgotten: Ids of segments past the decay ladder's end.
-        tokens: What the context costs the reader.
+        tokens: What the context costs the reader: its parts and ``frame_tokens``.
         raw_tokens: What the same turns would cost the reader as text.
+        frame_tokens: What the message holding the pages and fact sheet costs on its own
+            (its framing and the preamble ``to_openai()`` and the others open it with).
     """
 
     thread: str
@@ -131,6 +133,7 @@ class OpticalContext:
     tokens: int = 0
     raw_tokens: int = 0
     metadata: dict[str, Any] = field(default_factory=dict)
+    frame_tokens: int = 0
 
     @property
     def turns(self) -> list[Turn]:
@@ -155,6 +158,12 @@ class OpticalContext:
     def _memory_parts(self) -> list[ContextPart]:
         return [part for part in self.parts if part.kind != "turn"]
 
+    def _preamble(self) -> list[str]:
+        """The preamble, when the memory shows pages or a fact sheet (segments shown only
+        as their text need no explaining)."""
+        framed = any(part.kind in ("page", "facts") for part in self.parts)
+        return [MEMORY_PREAMBLE] if framed else []
+
     def to_openai(
         self, *, detail: Literal["high", "low", "auto"] | None = None
     ) -> list[dict[str, Any]]:
@@ -177,9 +186,8 @@ class OpticalContext:
                 blocks.append({"type": "text", "text": part.text})
         messages: list[dict[str, Any]] = []
         if blocks:
-            messages.append(
-                {"role": "user", "content": [{"type": "text", "text": MEMORY_PREAMBLE}, *blocks]}
-            )
+            preamble = [{"type": "text", "text": text} for text in self._preamble()]
+            messages.append({"role": "user", "content": [*preamble, *blocks]})
         messages.extend(openai_message(turn) for turn in self.turns)
         return messages
 
@@ -212,9 +220,8 @@ class OpticalContext:
                 blocks.append({"type": "text", "text": part.text})
         messages: list[dict[str, Any]] = []
         if blocks:
-            messages.append(
-                {"role": "user", "content": [{"type": "text", "text": MEMORY_PREAMBLE}, *blocks]}
-            )
+            preamble = [{"type": "text", "text": text} for text in self._preamble()]
+            messages.append({"role": "user", "content": [*preamble, *blocks]})
         for turn in self.turns:
             role = "assistant" if turn.role == "assistant" else "user"
             text = turn_text(turn)
@@ -260,8 +267,7 @@ class OpticalContext:
                 tokens.append(part.page.vision_tokens)
             else:
                 lines.append(_no_marker(part.text))
-        if lines:
-            lines.insert(0, MEMORY_PREAMBLE)
+        lines = [*self._preamble(), *lines]
         lines += [_no_marker(f"{turn.role}: {turn_text(turn)}") for turn in self.turns]
         if instruction:
             lines.append(_no_marker(instruction))

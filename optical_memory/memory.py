@@ -457,8 +457,9 @@ class OpticalMemory:
             dropped=tuple(s.id for s in shown if forms[s.id] == "dropped"),
             dropped_turns=tuple(plan.dropped_turns),
             forgotten=tuple(s.id for s in shown if forms[s.id] == "forgotten"),
-            tokens=sum(part.tokens for part in parts),
+            tokens=sum(part.tokens for part in parts) + plan.frame_tokens,
             raw_tokens=plan.raw_tokens,
+            frame_tokens=plan.frame_tokens,
         )
         if self.encoder is not None and is_deepseek_reader(profile):
             context = with_vision_tokens(context, self.store, self.encoder, profile)

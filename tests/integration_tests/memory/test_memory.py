@@ -257,3 +257,21 @@ def test_a_chat_loop_reads_each_page_once(store_url: str, unique_tenant: str) ->
         assert [p.png for p in fresh.context("chat", reader="anthropic", budget=2500).pages] == [
             p.png for p in first.pages
         ]
+
+
+def test_the_preamble_is_charged_when_it_is_sent(memory: OpticalMemory) -> None:
+    from optical_memory import readers
+    from optical_memory.context import MEMORY_PREAMBLE
+
+    memory.add("chat", conversation(60))
+    reader = readers.get("anthropic")
+    context = memory.context("chat", reader="anthropic", budget=3000)
+    assert context.pages and context.tokens <= 3000
+    frame = reader.text_tokens(MEMORY_PREAMBLE) + reader.message_overhead
+    assert context.frame_tokens == frame
+    assert context.tokens == sum(part.tokens for part in context.parts) + frame
+    assert context.to_anthropic()[0]["content"][0]["text"] == MEMORY_PREAMBLE
+    memory.add("short", [("user", "hi")])
+    tail_only = memory.context("short", reader="anthropic")
+    assert tail_only.frame_tokens == 0
+    assert tail_only.to_openai() == [{"role": "user", "content": "hi"}]
