@@ -16,13 +16,14 @@ beside it (see ``optical_memory.store.codec``).
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import hashlib
 import json
 import math
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -53,6 +54,16 @@ def new_id() -> str:
 # Set while rebuilding a record from parsed JSON: what json.loads returns always survives
 # a round trip, so the check (a dump and a parse per record) is skipped on every read.
 _FROM_JSON: contextvars.ContextVar[bool] = contextvars.ContextVar("_FROM_JSON", default=False)
+
+
+@contextlib.contextmanager
+def _from_stored_json() -> Iterator[None]:
+    """Within: records are rebuilt from JSON the store parsed (see ``_FROM_JSON``)."""
+    token = _FROM_JSON.set(True)
+    try:
+        yield
+    finally:
+        _FROM_JSON.reset(token)
 
 
 def _check_json(value: Any, what: str) -> None:
@@ -144,8 +155,7 @@ class Turn:
     def from_header(cls, header: Mapping[str, Any]) -> Turn:
         """Rebuild a turn from :meth:`to_header` data."""
         _check_version(header, cls.KIND)
-        token = _FROM_JSON.set(True)
-        try:
+        with _from_stored_json():
             return cls(
                 message=header["message"],
                 id=header["id"],
@@ -153,8 +163,6 @@ class Turn:
                 created_at=header["created_at"],
                 text_tokens=header["text_tokens"],
             )
-        finally:
-            _FROM_JSON.reset(token)
 
 
 def _message_id(message: Mapping[str, Any]) -> str:
@@ -350,8 +358,7 @@ class Segment:
     def from_header(cls, header: Mapping[str, Any]) -> Segment:
         """Rebuild a segment from :meth:`to_header` data."""
         _check_version(header, cls.KIND)
-        token = _FROM_JSON.set(True)
-        try:
+        with _from_stored_json():
             return cls(
                 thread=header["thread"],
                 turn_ids=header["turn_ids"],
@@ -362,8 +369,6 @@ class Segment:
                 updated_at=header["updated_at"],
                 metadata=header["metadata"],
             )
-        finally:
-            _FROM_JSON.reset(token)
 
 
 @dataclass(frozen=True)
