@@ -205,8 +205,8 @@ def _html(report: DemoReport) -> str:
         f"→ tier): {e(', '.join(f'{age:g} → {tier}' for age, tier in report.ladder))}.</p>",
         "<h2>What each reader's context costs</h2>",
         "<p>Raw: the turns as text, in the reader's tokens. Context: every turn, older ones as "
-        "page images (or as text where text is cheaper), a fact sheet and the recent turns "
-        "verbatim; no budget cut.</p>",
+        "page images (or as text where text is cheaper) and the recent turns verbatim; no "
+        "budget cut (a fact sheet comes only with a budget: <code>--budget</code>).</p>",
         _readers_table(report),
         "<h2>Tokens and read-back by age</h2>",
         _plot(report),
