@@ -158,6 +158,14 @@ class OpticalContext:
     def _memory_parts(self) -> list[ContextPart]:
         return [part for part in self.parts if part.kind != "turn"]
 
+    def _memory_message(self, blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The user message holding the memory's blocks, opened by the preamble (none when
+        there are no blocks)."""
+        if not blocks:
+            return []
+        preamble = [{"type": "text", "text": text} for text in self._preamble()]
+        return [{"role": "user", "content": [*preamble, *blocks]}]
+
     def _preamble(self) -> list[str]:
         """The preamble, when the memory shows pages or a fact sheet (segments shown only
         as their text need no explaining)."""
@@ -184,10 +192,7 @@ class OpticalContext:
                 blocks.append({"type": "image_url", "image_url": {"url": url, "detail": shown}})
             else:
                 blocks.append({"type": "text", "text": part.text})
-        messages: list[dict[str, Any]] = []
-        if blocks:
-            preamble = [{"type": "text", "text": text} for text in self._preamble()]
-            messages.append({"role": "user", "content": [*preamble, *blocks]})
+        messages = self._memory_message(blocks)
         messages.extend(openai_message(turn) for turn in self.turns)
         return messages
 
@@ -218,10 +223,7 @@ class OpticalContext:
                 blocks.append(image)
             else:
                 blocks.append({"type": "text", "text": part.text})
-        messages: list[dict[str, Any]] = []
-        if blocks:
-            preamble = [{"type": "text", "text": text} for text in self._preamble()]
-            messages.append({"role": "user", "content": [*preamble, *blocks]})
+        messages = self._memory_message(blocks)
         for turn in self.turns:
             role = "assistant" if turn.role == "assistant" else "user"
             text = turn_text(turn)

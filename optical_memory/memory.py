@@ -24,7 +24,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from optical_memory import readers
 from optical_memory.assembly import SegmentView, plan_context
@@ -48,7 +48,7 @@ from optical_memory.facts import extract_facts
 from optical_memory.messages import MessageLike, turn_text, turns_from_messages
 from optical_memory.metrics import char_accuracy
 from optical_memory.policy import FORGOTTEN, LADDER_TIERS, DecayPolicy
-from optical_memory.readers import OpenAITileRule, ReaderProfile
+from optical_memory.readers import ReaderProfile
 from optical_memory.records import Legibility, Page, Segment, Turn
 from optical_memory.renderers import TextRenderer
 from optical_memory.segments import (
@@ -532,7 +532,7 @@ class OpticalMemory:
                 width=page.width,
                 height=page.height,
                 label=label,
-                detail=_detail(profile, page),
+                detail=profile.image_rule.detail_for(page.width, page.height),
             ),
         )
 
@@ -790,11 +790,6 @@ def _profile(name: str) -> ReaderProfile:
     if isinstance(name, ReaderProfile):
         return name
     return readers.get(name)
-
-
-def _detail(profile: ReaderProfile, page: Page) -> Literal["high", "low"] | None:
-    rule = profile.image_rule
-    return rule.detail_for(page.width, page.height) if isinstance(rule, OpenAITileRule) else None
 
 
 def _chain_end(segments: Sequence[Segment]) -> tuple[int, int]:

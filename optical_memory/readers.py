@@ -137,6 +137,11 @@ class ImageRule(abc.ABC):
     def tokens(self, width: int, height: int) -> int:
         """Tokens billed for one image of ``width`` x ``height`` pixels."""
 
+    def detail_for(self, width: int, height: int) -> Literal["high", "low"] | None:
+        """The OpenAI ``detail`` an image of this size is priced at; ``None`` for
+        providers without that setting."""
+        return None
+
 
 _DeepSeekMode = Literal["tiny", "small", "base", "large", "gundam"]
 # side, vision tokens, padded (True) or stretched to the square (False); paper Table 1.

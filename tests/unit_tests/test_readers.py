@@ -299,7 +299,7 @@ def test_profile_numbers() -> None:
     assert openai.encoding == "o200k_base" and openai.image_tokens(513, 300) == 85 + 2 * 170
     # a decayed page within 512 px goes at low detail: same pixels, base price
     assert openai.image_tokens(512, 512) == 85
-    assert openai.image_rule.detail_for(512, 370) == "low"  # type: ignore[attr-defined]
+    assert openai.image_rule.detail_for(512, 370) == "low"
     assert readers.OpenAITileRule("high").tokens(512, 512) == 255
     # A 1024 page is seen at 768 px by GPT-4o: 16 px type is read as 12 px.
     assert openai.effective_font_px(1024, 16.0) == pytest.approx(12.0)
