@@ -31,15 +31,20 @@ Semantics both backends implement (the conformance suite in ``tests/`` checks th
   a turn is searchable as soon as its append returns, and not after its thread is
   deleted. SQLite searches every turn of the thread, Redis the newest
   :data:`~optical_memory.store.search.SEARCH_WINDOW`.
+- Byte values by key, per tenant and outside every thread (:mod:`~optical_memory.store.blobs`):
+  ``put_blobs`` writes all its items atomically and overwrites; ``get_blobs`` returns
+  ``None`` for absent keys; ``delete_blobs`` ignores them; ``iter_blob_keys(prefix)`` yields
+  keys in code-point order. ``delete_thread`` leaves them alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 from optical_memory.errors import InvalidRecordError
 from optical_memory.records import Page, Segment, Turn, VisionTokens
+from optical_memory.store.blobs import BlobItems
 from optical_memory.store.search import TurnHit
 
 __all__ = [
@@ -193,6 +198,22 @@ class Store(Protocol):
         """Delete everything of one thread (no error if absent)."""
         ...
 
+    def put_blobs(self, items: BlobItems) -> None:
+        """Store byte values under keys, all at once; existing keys are overwritten."""
+        ...
+
+    def get_blobs(self, keys: Sequence[str]) -> list[bytes | None]:
+        """The values of ``keys`` in order, ``None`` where a key is absent."""
+        ...
+
+    def delete_blobs(self, keys: Sequence[str]) -> None:
+        """Delete values by key (absent keys are ignored)."""
+        ...
+
+    def iter_blob_keys(self, prefix: str | None = None) -> Iterator[str]:
+        """Keys starting with ``prefix`` (every key when ``None``), in code-point order."""
+        ...
+
     def close(self) -> None:
         """Release connections and files."""
         ...
@@ -242,5 +263,13 @@ class AsyncStore(Protocol):
     async def list_threads(self) -> list[str]: ...
 
     async def delete_thread(self, thread: str) -> None: ...
+
+    async def put_blobs(self, items: BlobItems) -> None: ...
+
+    async def get_blobs(self, keys: Sequence[str]) -> list[bytes | None]: ...
+
+    async def delete_blobs(self, keys: Sequence[str]) -> None: ...
+
+    def iter_blob_keys(self, prefix: str | None = None) -> AsyncIterator[str]: ...
 
     async def aclose(self) -> None: ...

@@ -18,7 +18,7 @@ their stored search tokens; BM25 statistics count those turns only. A search is 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import redis
@@ -32,6 +32,14 @@ from redis.retry import Retry
 
 from optical_memory.records import Page, Segment, Turn, VisionTokens
 from optical_memory.store.base import DEFAULT_TENANT, Retention, check_name
+from optical_memory.store.blobs import (
+    KEYS_PER_PAGE,
+    BlobItems,
+    check_blob_keys,
+    check_blob_prefix,
+    key_bytes,
+    key_text,
+)
 from optical_memory.store.redis_connection import (
     DEFAULT_URL,
     MAX_WATCH_CONFLICTS,
@@ -513,6 +521,70 @@ class RedisStore(RedisStoreBase):
 
         self._run(f"delete thread {thread!r}", attempt)
 
+    # ---- byte values by key ---------------------------------------------------------
+
+    def put_blobs(self, items: BlobItems) -> None:
+        """Store byte values under keys in one ``MULTI``; existing keys are overwritten.
+
+        Args:
+            items: A mapping of key to bytes, or ``(key, bytes)`` pairs.
+
+        Raises:
+            InvalidRecordError: A key is not a str of 1 to 1,024 characters, or a value is
+                not bytes.
+            RecordTooLarge: A value exceeds 64 MiB.
+        """
+        commands = self._blob_put_plan(items)
+        if commands:
+            self._run("write blobs", lambda: self._multi(commands))
+
+    def get_blobs(self, keys: Sequence[str]) -> list[bytes | None]:
+        """The values of ``keys`` in order (one ``HMGET``), ``None`` where absent.
+
+        Raises:
+            CorruptRecord: A stored value fails its checksum.
+        """
+        wanted = check_blob_keys(keys)
+        if not wanted:
+            return []
+        raw = [key_bytes(key) for key in wanted]
+        where = self._keys.blob_values()
+        values = self._run("read blobs", lambda: self._client.hmget(where, raw))
+        return self._decode_blobs(wanted, values)
+
+    def delete_blobs(self, keys: Sequence[str]) -> None:
+        """Delete values by key in one ``MULTI`` (absent keys are ignored)."""
+        commands = self._blob_delete_plan(keys)
+        if commands:
+            self._run("delete blobs", lambda: self._multi(commands))
+
+    def iter_blob_keys(self, prefix: str | None = None) -> Iterator[str]:
+        """Keys starting with ``prefix`` (all when ``None``), in code-point order.
+
+        Reads :data:`~optical_memory.store.blobs.KEYS_PER_PAGE` keys per ``ZRANGEBYLEX``, so
+        keys written while iterating may or may not be seen.
+        """
+        start = check_blob_prefix(prefix)
+        after: str | None = None
+        index = self._keys.blob_keys()
+        while True:
+            low, high = self._blob_range(start, after)
+            raw = self._run(
+                "list blob keys",
+                lambda: self._client.zrangebylex(index, low, high, 0, KEYS_PER_PAGE),  # noqa: B023
+            )
+            keys = [key_text(key) for key in raw]
+            yield from keys
+            if len(keys) < KEYS_PER_PAGE:
+                return
+            after = keys[-1]
+
+    def _multi(self, commands: Sequence[tuple[Any, ...]]) -> None:
+        with self._client.pipeline(transaction=True) as pipe:
+            for command in commands:
+                pipe.execute_command(*command)
+            pipe.execute()
+
     def close(self) -> None:
         """Release the connection pool (a view from :meth:`with_tenant` leaves it open)."""
         if self._owns_client and not self._state.closed:
@@ -875,6 +947,54 @@ class AsyncRedisStore(RedisStoreBase):
                     await pipe.execute()
 
         await self._run(f"delete thread {thread!r}", attempt)
+
+    # ---- byte values by key ---------------------------------------------------------
+
+    async def put_blobs(self, items: BlobItems) -> None:
+        """See :meth:`RedisStore.put_blobs`."""
+        commands = self._blob_put_plan(items)
+        if commands:
+            await self._run("write blobs", lambda: self._multi(commands))
+
+    async def get_blobs(self, keys: Sequence[str]) -> list[bytes | None]:
+        """See :meth:`RedisStore.get_blobs`."""
+        wanted = check_blob_keys(keys)
+        if not wanted:
+            return []
+        raw = [key_bytes(key) for key in wanted]
+        where = self._keys.blob_values()
+        values = await self._run("read blobs", lambda: self._client.hmget(where, raw))
+        return self._decode_blobs(wanted, values)
+
+    async def delete_blobs(self, keys: Sequence[str]) -> None:
+        """See :meth:`RedisStore.delete_blobs`."""
+        commands = self._blob_delete_plan(keys)
+        if commands:
+            await self._run("delete blobs", lambda: self._multi(commands))
+
+    async def iter_blob_keys(self, prefix: str | None = None) -> AsyncIterator[str]:
+        """See :meth:`RedisStore.iter_blob_keys`."""
+        start = check_blob_prefix(prefix)
+        after: str | None = None
+        index = self._keys.blob_keys()
+        while True:
+            low, high = self._blob_range(start, after)
+            raw = await self._run(
+                "list blob keys",
+                lambda: self._client.zrangebylex(index, low, high, 0, KEYS_PER_PAGE),  # noqa: B023
+            )
+            keys = [key_text(key) for key in raw]
+            for key in keys:
+                yield key
+            if len(keys) < KEYS_PER_PAGE:
+                return
+            after = keys[-1]
+
+    async def _multi(self, commands: Sequence[tuple[Any, ...]]) -> None:
+        async with self._client.pipeline(transaction=True) as pipe:
+            for command in commands:
+                pipe.execute_command(*command)
+            await pipe.execute()
 
     async def aclose(self) -> None:
         """Release the connection pool (a view from :meth:`with_tenant` leaves it open)."""

@@ -17,9 +17,13 @@ SCAN glob, and no tenant's pattern matches another tenant's keys)::
     om:T:{H}:seg:<id>       string  encoded segment          (expires with its tier)
     om:T:{H}:page:<id>      string  encoded page             (expires with its segment)
     om:T:{H}:vt:<page id>   hash    model fingerprint -> encoded vision tokens (same TTL)
+    om:T:!blobs{T}:values   hash    blob key -> enveloped bytes (outside every thread)
+    om:T:!blobs{T}:keys     zset    blob keys, all scored 0: ZRANGEBYLEX lists a prefix
 
 The thread is the Redis Cluster hash tag, so all keys of a thread live in one slot and
-every multi-key write is one ``MULTI``/``EXEC``. Segment and page ids are escaped too.
+every multi-key write is one ``MULTI``/``EXEC``. Segment and page ids are escaped too. A
+tenant's blobs share the tenant as their tag; ``!`` never occurs in an escaped name, so
+those keys match no thread's pattern.
 
 Search reads the text blocks of the newest
 :data:`~optical_memory.store.search.SEARCH_WINDOW` positions with one ``MGET`` (a few
@@ -58,6 +62,14 @@ from optical_memory.store.base import (
     check_retention,
     check_segment_pages,
     check_turns,
+)
+from optical_memory.store.blobs import (
+    BlobItems,
+    check_blob_items,
+    check_blob_keys,
+    key_bytes,
+    unwrap_blob,
+    wrap_blob,
 )
 from optical_memory.store.codec import decode, encode
 from optical_memory.store.redis_connection import (
@@ -145,6 +157,12 @@ class Keys:
 
     def vision(self, thread: str, page_id: str) -> str:
         return self._thread(thread) + "vt:" + escape(page_id)
+
+    def blob_values(self) -> str:
+        return f"{PREFIX}:{escape(self.tenant)}:!blobs{{{escape(self.tenant)}}}:values"
+
+    def blob_keys(self) -> str:
+        return f"{PREFIX}:{escape(self.tenant)}:!blobs{{{escape(self.tenant)}}}:keys"
 
     def tenant_pattern(self) -> str:
         """SCAN pattern of every key of the tenant (escaping leaves no glob characters)."""
@@ -520,6 +538,43 @@ class RedisStoreBase:
         found = {self._keys.record_thread(k) for k in keys}
         found.discard(None)
         return sorted(t for t in found if t is not None)
+
+    # ---- byte values by key ---------------------------------------------------------
+
+    def _blob_put_plan(self, items: BlobItems) -> list[Command]:
+        batch = check_blob_items(items)
+        if not batch:
+            return []
+        values: list[Any] = []
+        members: list[Any] = []
+        for key, value in batch.items():
+            raw = key_bytes(key)
+            values += [raw, wrap_blob(value)]
+            members += [0, raw]
+        return [
+            ("HSET", self._keys.blob_values(), *values),
+            ("ZADD", self._keys.blob_keys(), *members),
+        ]
+
+    def _blob_delete_plan(self, keys: Sequence[str]) -> list[Command]:
+        raw = [key_bytes(key) for key in check_blob_keys(keys)]
+        if not raw:
+            return []
+        return [("HDEL", self._keys.blob_values(), *raw), ("ZREM", self._keys.blob_keys(), *raw)]
+
+    def _decode_blobs(self, keys: Sequence[str], values: Sequence[Any]) -> list[bytes | None]:
+        where = self._keys.blob_values()
+        return [
+            None if value is None else unwrap_blob(f"{where}[{key!r}]", value)
+            for key, value in zip(keys, values, strict=True)
+        ]
+
+    @staticmethod
+    def _blob_range(prefix: str, after: str | None) -> tuple[bytes, bytes]:
+        """``ZRANGEBYLEX`` bounds: keys with ``prefix``, after ``after`` when given."""
+        low = b"[" + key_bytes(prefix) if after is None else b"(" + key_bytes(after)
+        # No UTF-8 byte is 0xFF: every key that starts with the prefix sorts below this.
+        return low, b"(" + key_bytes(prefix) + b"\xff"
 
     # ---- search ---------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ import asyncio
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -47,6 +47,17 @@ from optical_memory.store.base import (
     check_retention,
     check_segment_pages,
     check_turns,
+)
+from optical_memory.store.blobs import (
+    KEYS_PER_PAGE,
+    BlobItems,
+    check_blob_items,
+    check_blob_keys,
+    check_blob_prefix,
+    key_bytes,
+    key_text,
+    unwrap_blob,
+    wrap_blob,
 )
 from optical_memory.store.codec import decode, encode
 from optical_memory.store.search import (
@@ -465,6 +476,55 @@ class _SQLiteBase:
                     params,
                 )
 
+    # Byte values by key
+
+    def _put_blobs(self, items: BlobItems) -> None:
+        batch = check_blob_items(items)
+        tenant = _b(self._tenant)
+        rows = [(tenant, key_bytes(key), wrap_blob(value)) for key, value in batch.items()]
+        with self._engine.write(f"writing {len(rows)} blobs") as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO blobs (tenant, key, value) VALUES (?, ?, ?)", rows
+            )
+
+    def _get_blobs(self, keys: Sequence[str]) -> list[bytes | None]:
+        wanted = check_blob_keys(keys)
+        tenant = _b(self._tenant)
+        found: dict[str, bytes] = {}
+        with self._engine.read(f"reading {len(wanted)} blobs") as conn:
+            for key in dict.fromkeys(wanted):
+                row = conn.execute(
+                    "SELECT value FROM blobs WHERE tenant = ? AND key = ?",
+                    (tenant, key_bytes(key)),
+                ).fetchone()
+                if row is not None:
+                    where = f"{self.path} [tenant {self._tenant!r}, blob {key!r}]"
+                    found[key] = unwrap_blob(where, row[0])
+        return [found.get(key) for key in wanted]
+
+    def _delete_blobs(self, keys: Sequence[str]) -> None:
+        doomed = check_blob_keys(keys)
+        tenant = _b(self._tenant)
+        with self._engine.write(f"deleting {len(doomed)} blobs") as conn:
+            conn.executemany(
+                "DELETE FROM blobs WHERE tenant = ? AND key = ?",
+                [(tenant, key_bytes(key)) for key in doomed],
+            )
+
+    def _blob_key_page(self, prefix: str, after: str | None) -> list[str]:
+        """Up to :data:`KEYS_PER_PAGE` keys with ``prefix``, after ``after``, in order."""
+        low = key_bytes(after) if after is not None else key_bytes(prefix)
+        # No UTF-8 byte is 0xFF: every key that starts with the prefix sorts below this.
+        high = key_bytes(prefix) + b"\xff"
+        low_op = ">=" if after is None else ">"
+        with self._engine.read("listing blob keys") as conn:
+            rows = conn.execute(
+                f"SELECT key FROM blobs WHERE tenant = ? AND key {low_op} ? "
+                "AND key < ? ORDER BY key LIMIT ?",
+                (_b(self._tenant), low, high, KEYS_PER_PAGE),
+            ).fetchall()
+        return [key_text(key) for (key,) in rows]
+
     def _purge_expired(self) -> int:
         total = 0
         while True:
@@ -643,6 +703,46 @@ class SQLiteStore(_SQLiteBase):
         """Delete everything of one thread (no error if absent)."""
         self._delete_thread(thread)
 
+    def put_blobs(self, items: BlobItems) -> None:
+        """Store byte values under keys in one transaction; existing keys are overwritten.
+
+        Args:
+            items: A mapping of key to bytes, or ``(key, bytes)`` pairs.
+
+        Raises:
+            InvalidRecordError: A key is not a str of 1 to 1,024 characters, or a value is
+                not bytes.
+            RecordTooLarge: A value exceeds 64 MiB.
+        """
+        self._put_blobs(items)
+
+    def get_blobs(self, keys: Sequence[str]) -> list[bytes | None]:
+        """The values of ``keys`` in order, ``None`` where a key is absent.
+
+        Raises:
+            CorruptRecord: A stored value fails its checksum.
+        """
+        return self._get_blobs(keys)
+
+    def delete_blobs(self, keys: Sequence[str]) -> None:
+        """Delete values by key in one transaction (absent keys are ignored)."""
+        self._delete_blobs(keys)
+
+    def iter_blob_keys(self, prefix: str | None = None) -> Iterator[str]:
+        """Keys starting with ``prefix`` (all when ``None``), in code-point order.
+
+        Reads :data:`~optical_memory.store.blobs.KEYS_PER_PAGE` keys at a time, so keys
+        written while iterating may or may not be seen.
+        """
+        start = check_blob_prefix(prefix)
+        after: str | None = None
+        while True:
+            keys = self._blob_key_page(start, after)
+            yield from keys
+            if len(keys) < KEYS_PER_PAGE:
+                return
+            after = keys[-1]
+
     def purge_expired(self) -> int:
         """Delete expired segments of every tenant, with their pages; returns how many."""
         return self._purge_expired()
@@ -745,6 +845,30 @@ class AsyncSQLiteStore(_SQLiteBase):
     async def delete_thread(self, thread: str) -> None:
         """See :meth:`SQLiteStore.delete_thread`."""
         await self._run(self._delete_thread, thread)
+
+    async def put_blobs(self, items: BlobItems) -> None:
+        """See :meth:`SQLiteStore.put_blobs`."""
+        await self._run(self._put_blobs, items)
+
+    async def get_blobs(self, keys: Sequence[str]) -> list[bytes | None]:
+        """See :meth:`SQLiteStore.get_blobs`."""
+        return await self._run(self._get_blobs, keys)
+
+    async def delete_blobs(self, keys: Sequence[str]) -> None:
+        """See :meth:`SQLiteStore.delete_blobs`."""
+        await self._run(self._delete_blobs, keys)
+
+    async def iter_blob_keys(self, prefix: str | None = None) -> AsyncIterator[str]:
+        """See :meth:`SQLiteStore.iter_blob_keys`."""
+        start = check_blob_prefix(prefix)
+        after: str | None = None
+        while True:
+            keys = await self._run(self._blob_key_page, start, after)
+            for key in keys:
+                yield key
+            if len(keys) < KEYS_PER_PAGE:
+                return
+            after = keys[-1]
 
     async def purge_expired(self) -> int:
         """See :meth:`SQLiteStore.purge_expired`."""

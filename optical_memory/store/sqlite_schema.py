@@ -1,6 +1,6 @@
 """The SQLite store's schema, and the migrations that bring a file to it.
 
-Schema (version 2, kept in ``PRAGMA user_version``; :data:`MIGRATIONS` step it forward,
+Schema (version 3, kept in ``PRAGMA user_version``; :data:`MIGRATIONS` step it forward,
 and :func:`migrate` runs the missing steps in one transaction):
 
 - ``turns(tenant, thread, position, id, value)``: ``position`` is ``max + 1`` taken inside
@@ -29,6 +29,9 @@ and :func:`migrate` runs the missing steps in one transaction):
   threads in the file), BM25's document frequencies are the thread's, and no term of
   one tenant's thread can match another's. Searches rank by ``bm25`` with ``scope``
   weighted 0. Version 2's migration indexes the turns already in the file.
+- ``blobs(tenant, key, value)`` (version 3): byte values by key, outside every thread
+  (:mod:`~optical_memory.store.blobs`). Keys are UTF-8 BLOBs, so ``ORDER BY key`` is
+  code-point order and a prefix is a range.
 """
 
 from __future__ import annotations
@@ -199,8 +202,19 @@ def _schema_v2(conn: sqlite3.Connection) -> None:
         )
 
 
+def _schema_v3(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        """CREATE TABLE blobs (
+            tenant BLOB NOT NULL,
+            key BLOB NOT NULL,
+            value BLOB NOT NULL,
+            PRIMARY KEY (tenant, key)
+        ) WITHOUT ROWID"""
+    )
+
+
 # MIGRATIONS[n] takes a file from schema version n to n + 1.
-MIGRATIONS: tuple[Migration, ...] = (_schema_v1, _schema_v2)
+MIGRATIONS: tuple[Migration, ...] = (_schema_v1, _schema_v2, _schema_v3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -228,7 +242,7 @@ def migrate(
     Example:
         >>> conn = sqlite3.connect(":memory:", isolation_level=None)
         >>> migrate(conn)
-        2
+        3
     """
     target = len(migrations)
     conn.execute("BEGIN IMMEDIATE")

@@ -100,7 +100,7 @@ def test_opening_a_version_1_file_indexes_the_turns_it_holds(tmp_path: Path) -> 
         store.append_turns("chat", [turn("a second pomegranate")])
         assert [h.index for h in store.search_turns("chat", "pomegranate")] == [2501, 1700]
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     conn.close()
     # Every readable turn got one row; the damaged one none (reading it still says so).
     assert search_rows(path) == len(rows) - 1 + 1
