@@ -39,9 +39,10 @@ FACTS_HEADING = "Exact values from earlier turns (by segment):"
 IMAGE_MARKER = "<image>"
 
 
-def page_label(segment_id: str, number: int, count: int) -> str:
-    """The short text shown before a page image: ``[segment 3f9a1c2b7d4e p1/2]``."""
-    return f"[segment {segment_id}" + (f" p{number}/{count}]" if count > 1 else "]")
+def page_label(segment_id: str, number: int = 1, count: int = 1) -> str:
+    """The short text shown before a page image (and a segment's text):
+    ``segment 483920571038465 p1/2``; 7 tokens for one page."""
+    return f"segment {segment_id}" + (f" p{number}/{count}" if count > 1 else "")
 
 
 @dataclass(frozen=True, eq=False)

@@ -261,7 +261,9 @@ class OpticalMemory:
             ),
             default=(0, 0),
         )
-        have = {segment.id for segment in segments}
+        # What is drawn already, by style and turns (not by id: ids from older releases
+        # were spelled differently).
+        have = {(segment.metadata.get("style"), tuple(segment.turn_ids)) for segment in segments}
         start_next = start
         tail = self.store.get_turns(thread, start)
         limit = keep_start(tail, self.policy)
@@ -269,7 +271,7 @@ class OpticalMemory:
         for first, end in plan_cuts(tail, limit, self.policy.segment_pages):
             turns = tail[first:end]
             for style in styles:
-                if segment_id(style, [turn.id for turn in turns]) in have:
+                if (style.key, tuple(turn.id for turn in turns)) in have:
                     continue
                 segment, pages = self._draw(thread, turns, start + first, tokens_before, style)
                 self.store.put_segment(segment, pages)
@@ -441,7 +443,7 @@ class OpticalMemory:
                         tokens=plan.costs[segment.id],
                         segment_id=segment.id,
                         turn_ids=tuple(segment.turn_ids),
-                        text=f"[segment {segment.id}]\n{text}",
+                        text=f"{page_label(segment.id)}\n{text}",
                     )
                 )
         if plan.facts_text:

@@ -115,10 +115,16 @@ def shown_tier(style: PageStyle, ladder_tier: str) -> str:
     return style.tiers[-1]
 
 
+# Segment ids are 15 decimal digits (50 bits): tokenizers take digits three at a time, so
+# an id costs 5 text tokens in every page label and fact line, where 12 hex digits cost 12.
+_ID_DIGITS = 15
+
+
 def segment_id(style: PageStyle, turn_ids: Sequence[str]) -> str:
     """The deterministic id of the segment covering ``turn_ids`` in ``style``."""
     digest = hashlib.sha256("\x1f".join([style.key, *turn_ids]).encode("utf-8", "surrogatepass"))
-    return digest.hexdigest()[:12]
+    number = int.from_bytes(digest.digest()[:8], "big") % 10**_ID_DIGITS
+    return f"{number:0{_ID_DIGITS}d}"
 
 
 def keep_start(turns: Sequence[Turn], policy: DecayPolicy) -> int:
