@@ -154,11 +154,29 @@ _CJK = re.compile("[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
 _FENCE = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
 
 
+# Outside code fences a page runs a turn's paragraphs, list items and lines on, marked with
+# a pilcrow: each line break left a third of a line blank on average, a quarter of a page.
+PARAGRAPH_MARK = " \u00b6 "
+_LINE_BREAKS = re.compile(r"[ \t]*\n\s*")
+
+
+def run_in(text: str) -> str:
+    """``text`` as a page shows it: line breaks outside code fences become ``" ¶ "``; a
+    fence keeps its lines and stands on lines of its own."""
+    parts, last = [], 0
+    for fence in _FENCE.finditer(text):
+        parts.append(_LINE_BREAKS.sub(PARAGRAPH_MARK, text[last : fence.start()].strip()))
+        parts.append(fence.group(0).strip("\n"))
+        last = fence.end()
+    parts.append(_LINE_BREAKS.sub(PARAGRAPH_MARK, text[last:].strip()))
+    return "\n".join(part for part in parts if part)
+
+
 def page_fill(turn: Turn) -> float:
     """How many DeepSeek-OCR pages ``turn`` takes (0.2 is a fifth of one): an estimate from
     its characters alone (not from rendering, which depends on the fonts a machine
     has), so that every process and machine cuts the same segments."""
-    text = turn_text(turn)
+    text = run_in(turn_text(turn))
     blocks = _FENCE.findall(text)
     code = sum(len(block) for block in blocks)
     code_lines = sum(block.count("\n") + 1 for block in blocks)
@@ -220,7 +238,7 @@ def _past_tool_results(turns: Sequence[Turn], start: int, end: int) -> int | Non
 
 
 def _pairs(turns: Sequence[Turn]) -> list[tuple[str, str]]:
-    return [(turn.role, turn_text(turn) or " ") for turn in turns]
+    return [(turn.role, run_in(turn_text(turn)) or " ") for turn in turns]
 
 
 def segment_transcript(turns: Sequence[Turn]) -> str:
