@@ -10,7 +10,15 @@ from optical_memory.errors import ContextBudgetError, InvalidMessageError, Inval
 from optical_memory.facts import extract_facts
 from optical_memory.messages import openai_message, turn_text, turns_from_messages
 from optical_memory.records import Segment
-from optical_memory.segments import PageStyle, keep_start, page_fill, plan_cuts, shown_tier
+from optical_memory.segments import (
+    PageStyle,
+    keep_start,
+    page_fill,
+    plan_cuts,
+    run_in,
+    segment_id,
+    shown_tier,
+)
 
 
 def test_policy_validates_and_maps_ages_to_tiers() -> None:
@@ -175,3 +183,22 @@ def test_facts_rank_what_small_pages_blur_first() -> None:
         "马明涛",
     ]
     assert "Plan" not in extract_facts(text)  # a list item's first word is no name
+
+
+def test_pages_run_lines_on_but_code_keeps_its_lines() -> None:
+    code = "```py\nx = 1\n\ny = 2\n```"
+    text = f"Intro.\n\nSecond paragraph\n- item one\n- item two  \n{code}\nAfter."
+    assert run_in(text) == f"Intro. ¶ Second paragraph ¶ - item one ¶ - item two\n{code}\nAfter."
+    assert run_in("\n\n") == "" and run_in("```\ncode\n```") == "```\ncode\n```"
+    paragraphs = "A line of prose that is long enough to matter here.\n\n" * 20
+    [turn] = turns_from_messages([{"role": "user", "content": paragraphs}])
+    [one_line] = turns_from_messages([{"role": "user", "content": paragraphs.replace("\n", " ")}])
+    # Run on, twenty paragraphs cost what their characters cost, not twenty ragged lines.
+    assert page_fill(turn) == pytest.approx(page_fill(one_line), rel=0.05)
+
+
+def test_segment_ids_are_fifteen_digits_and_deterministic() -> None:
+    style = PageStyle(side=640, font_px=10.7, preset="vision", crop=False, tiers=("small", "tiny"))
+    first = segment_id(style, ["a", "b"])
+    assert first == segment_id(style, ["a", "b"]) != segment_id(style, ["a", "c"])
+    assert len(first) == 15 and first.isdigit()
