@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import json
 import struct
+import threading
 import zlib
-from typing import Any, TypeVar, overload
+from collections import OrderedDict
+from typing import Any, Generic, TypeVar, overload
 
 from optical_memory.errors import CorruptRecord, InvalidRecordError, RecordTooLarge
 from optical_memory.records import Page, Segment, Turn, VisionTokens
 
-__all__ = ["MAX_BLOB_BYTES", "MAX_HEADER_BYTES", "decode", "encode"]
+__all__ = ["MAX_BLOB_BYTES", "MAX_HEADER_BYTES", "DecodedRecords", "decode", "encode"]
 
 MAGIC = b"OM"
 FORMAT = 1
@@ -111,3 +113,37 @@ def decode(kind: type[Any], key: str, value: bytes) -> Any:
 
 def _record_id(record: Record) -> str:
     return record.model_fingerprint if isinstance(record, VisionTokens) else record.id
+
+
+class DecodedRecords(Generic[R]):
+    """Records of one kind decoded from stored values, reused while a value is unchanged.
+
+    A memory lists a thread's segments before every context: hundreds of records that
+    rarely change. Reading their values stays cheap; parsing them is most of the cost, so a
+    store keeps the last record decoded under each key with the exact bytes it came from,
+    and decodes again only when those bytes differ (another process wrote, or the record
+    changed). Records are frozen dataclasses, shared by every caller: never mutate their
+    ``metadata``. Least recently used keys go first beyond ``max_entries``.
+    """
+
+    def __init__(self, kind: type[R], max_entries: int = 20_000) -> None:
+        self._kind: type[R] = kind
+        self._max = max_entries
+        self._entries: OrderedDict[str, tuple[bytes, R]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def decode(self, key: str, value: bytes) -> R:
+        """The record stored as ``value`` under ``key`` (see :func:`decode`)."""
+        value = bytes(value) if not isinstance(value, bytes) else value
+        with self._lock:
+            hit = self._entries.get(key)
+            if hit is not None and hit[0] == value:
+                self._entries.move_to_end(key)
+                return hit[1]
+        record: R = decode(self._kind, key, value)
+        with self._lock:
+            self._entries[key] = (value, record)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+        return record

@@ -47,7 +47,7 @@ from optical_memory.store.redis_connection import (
     is_retryable,
     reraise_lost_connection,
 )
-from optical_memory.store.redis_layout import RedisStoreBase, lrange_bounds
+from optical_memory.store.redis_layout import RedisStoreBase, lrange_bounds, new_version
 from optical_memory.store.search import TurnHit
 from optical_memory.store.search_scan import rank
 
@@ -376,30 +376,44 @@ class RedisStore(RedisStoreBase):
 
     def _write_segment(self, segment: Segment, pages: Sequence[Page], must_exist: bool) -> None:
         checked, key = self._check_segment(segment, pages)
+        thread, version = segment.thread, new_version()
+        seen: list[Any] = [None]  # the segver token the last attempt read
 
         def plan(pipe: Any) -> Sequence[tuple[Any, ...]]:
+            seen[0] = self._watch_version(pipe, thread)
             raw = pipe.get(key)
             if must_exist:
-                self._decode_segment(segment.thread, segment.id, raw)
+                self._decode_segment(thread, segment.id, raw)
             candidates = self._old_pages(self._old_segment(key, raw))
-            own = self._unshared_pages(pipe, segment.thread, segment.id, candidates)
-            return self._segment_plan(segment, checked, own)
+            own = self._unshared_pages(pipe, thread, segment.id, candidates, seen[0])
+            return self._segment_plan(segment, checked, own, version)
 
-        action = f"put segment {segment.id!r} of thread {segment.thread!r}"
+        action = f"put segment {segment.id!r} of thread {thread!r}"
         self._run(action, lambda: self._transaction([key], plan))
+        self._lists.written(self._keys.segments(thread), seen[0], version, put=segment)
+
+    def _watch_version(self, pipe: Any, thread: str) -> Any:
+        """``WATCH`` the thread's ``segver`` and read it: a segment write meanwhile aborts."""
+        version_key = self._keys.segment_version(thread)
+        pipe.watch(version_key)
+        return pipe.get(version_key)
 
     def _unshared_pages(
-        self, pipe: Any, thread: str, segment_id: str, candidates: list[str]
+        self, pipe: Any, thread: str, segment_id: str, candidates: list[str], token: Any
     ) -> list[str]:
         """Of the pages a segment stops listing, those no other segment of the thread lists."""
         if not candidates:
             return []
+        listing = self._cached_listing(thread, token)
+        if listing is not None:  # exact while segver is unchanged, which EXEC checks
+            return self._unshared_by_listing(listing, segment_id, candidates)
         # Watched: a put that lists one of them meanwhile rewrites it, and we start over.
         pipe.watch(*self._page_keys_of(thread, candidates))
-        members = pipe.zrange(self._keys.segments(thread), 0, -1)
-        others = self._other_segments(thread, segment_id, members)
-        values = pipe.execute_command("MGET", *others) if others else []
-        return self._unshared(others, values, candidates)
+        others = self._others(segment_id, pipe.zrange(self._keys.segments(thread), 0, -1))
+        listings = pipe.hmget(self._keys.segment_pages(thread), others) if others else []
+        need = self._claimants(thread, others, listings, candidates)
+        values = pipe.execute_command("MGET", *need) if need else []
+        return self._unshared(need, values, candidates)
 
     def get_segment(self, thread: str, segment_id: str) -> Segment:
         """One segment by id. Raises ``NotFound``."""
@@ -409,9 +423,21 @@ class RedisStore(RedisStoreBase):
         return self._decode_segment(thread, segment_id, value)
 
     def list_segments(self, thread: str) -> list[Segment]:
-        """The thread's live segments, oldest first; expired ones are dropped from the index."""
+        """The thread's live segments, oldest first; expired ones are dropped from the index.
+
+        Without retention, a listing whose ``segver`` token is unchanged since the last
+        one costs a single ``GET``.
+        """
         thread = self._thread(thread)
         index = self._keys.segments(thread)
+        token: Any = None
+        if not self._retention:
+            version_key = self._keys.segment_version(thread)
+            # Read before the segments: a write in between makes the listing stale, not wrong.
+            token = self._run("read segment version", lambda: self._client.get(version_key))
+            cached = self._cached_listing(thread, token)
+            if cached is not None:
+                return cached
 
         def attempt() -> tuple[list[bytes], list[Any]]:
             members = self._client.zrange(index, 0, -1)
@@ -421,12 +447,15 @@ class RedisStore(RedisStoreBase):
 
         members, values = self._run(f"list segments of thread {thread!r}", attempt)
         live, gone = self._decode_segments(thread, members, values)
+        if token is not None and not gone:
+            self._lists.put(index, token, live)
         if gone:
             keys = self._segment_keys(thread, gone)
 
             def plan(pipe: Any) -> Sequence[tuple[Any, ...]] | None:
                 # A put that revived one of them meanwhile wins: leave the index alone.
-                return None if pipe.execute_command("EXISTS", *keys) else [("ZREM", index, *gone)]
+                live = pipe.execute_command("EXISTS", *keys)
+                return None if live else self._prune_plan(thread, gone)
 
             self._run(f"prune segments of {thread!r}", lambda: self._transaction(keys, plan))
         return live
@@ -436,12 +465,17 @@ class RedisStore(RedisStoreBase):
         thread = self._thread(thread)
         key = self._keys.segment(thread, check_name(segment_id, "segment id"))
 
+        version = new_version()
+        seen: list[Any] = [None]
+
         def plan(pipe: Any) -> Sequence[tuple[Any, ...]]:
+            seen[0] = self._watch_version(pipe, thread)
             candidates = self._old_pages(self._old_segment(key, pipe.get(key)))
-            dropped = self._unshared_pages(pipe, thread, segment_id, candidates)
-            return self._delete_plan(thread, segment_id, dropped)
+            dropped = self._unshared_pages(pipe, thread, segment_id, candidates, seen[0])
+            return self._delete_plan(thread, segment_id, dropped, version)
 
         self._run(f"delete segment {segment_id!r}", lambda: self._transaction([key], plan))
+        self._lists.written(self._keys.segments(thread), seen[0], version, removed=segment_id)
 
     def get_page(self, thread: str, page_id: str) -> Page:
         """One page by id. Raises ``NotFound``."""
@@ -806,29 +840,42 @@ class AsyncRedisStore(RedisStoreBase):
         self, segment: Segment, pages: Sequence[Page], must_exist: bool
     ) -> None:
         checked, key = self._check_segment(segment, pages)
+        thread, version = segment.thread, new_version()
+        seen: list[Any] = [None]
 
         async def plan(pipe: Any) -> Sequence[tuple[Any, ...]]:
+            seen[0] = await self._watch_version(pipe, thread)
             raw = await pipe.get(key)
             if must_exist:
-                self._decode_segment(segment.thread, segment.id, raw)
+                self._decode_segment(thread, segment.id, raw)
             candidates = self._old_pages(self._old_segment(key, raw))
-            own = await self._unshared_pages(pipe, segment.thread, segment.id, candidates)
-            return self._segment_plan(segment, checked, own)
+            own = await self._unshared_pages(pipe, thread, segment.id, candidates, seen[0])
+            return self._segment_plan(segment, checked, own, version)
 
-        action = f"put segment {segment.id!r} of thread {segment.thread!r}"
+        action = f"put segment {segment.id!r} of thread {thread!r}"
         await self._run(action, lambda: self._transaction([key], plan))
+        self._lists.written(self._keys.segments(thread), seen[0], version, put=segment)
+
+    async def _watch_version(self, pipe: Any, thread: str) -> Any:
+        version_key = self._keys.segment_version(thread)
+        await pipe.watch(version_key)
+        return await pipe.get(version_key)
 
     async def _unshared_pages(
-        self, pipe: Any, thread: str, segment_id: str, candidates: list[str]
+        self, pipe: Any, thread: str, segment_id: str, candidates: list[str], token: Any
     ) -> list[str]:
         """Of the pages a segment stops listing, those no other segment of the thread lists."""
         if not candidates:
             return []
+        listing = self._cached_listing(thread, token)
+        if listing is not None:
+            return self._unshared_by_listing(listing, segment_id, candidates)
         await pipe.watch(*self._page_keys_of(thread, candidates))
-        members = await pipe.zrange(self._keys.segments(thread), 0, -1)
-        others = self._other_segments(thread, segment_id, members)
-        values = await pipe.execute_command("MGET", *others) if others else []
-        return self._unshared(others, values, candidates)
+        others = self._others(segment_id, await pipe.zrange(self._keys.segments(thread), 0, -1))
+        listings = await pipe.hmget(self._keys.segment_pages(thread), others) if others else []
+        need = self._claimants(thread, others, listings, candidates)
+        values = await pipe.execute_command("MGET", *need) if need else []
+        return self._unshared(need, values, candidates)
 
     async def get_segment(self, thread: str, segment_id: str) -> Segment:
         """One segment by id. Raises ``NotFound``."""
@@ -838,9 +885,18 @@ class AsyncRedisStore(RedisStoreBase):
         return self._decode_segment(thread, segment_id, value)
 
     async def list_segments(self, thread: str) -> list[Segment]:
-        """The thread's live segments, oldest first; expired ones are dropped from the index."""
+        """See :meth:`RedisStore.list_segments`."""
         thread = self._thread(thread)
         index = self._keys.segments(thread)
+        token: Any = None
+        if not self._retention:
+            version_key = self._keys.segment_version(thread)
+            token = await self._run(
+                "read segment version", lambda: self._client.get(version_key)
+            )
+            cached = self._cached_listing(thread, token)
+            if cached is not None:
+                return cached
 
         async def attempt() -> tuple[list[bytes], list[Any]]:
             members = await self._client.zrange(index, 0, -1)
@@ -850,12 +906,14 @@ class AsyncRedisStore(RedisStoreBase):
 
         members, values = await self._run(f"list segments of thread {thread!r}", attempt)
         live, gone = self._decode_segments(thread, members, values)
+        if token is not None and not gone:
+            self._lists.put(index, token, live)
         if gone:
             keys = self._segment_keys(thread, gone)
 
             async def plan(pipe: Any) -> Sequence[tuple[Any, ...]] | None:
                 live = await pipe.execute_command("EXISTS", *keys)
-                return None if live else [("ZREM", index, *gone)]
+                return None if live else self._prune_plan(thread, gone)
 
             await self._run(f"prune segments of {thread!r}", lambda: self._transaction(keys, plan))
         return live
@@ -865,12 +923,17 @@ class AsyncRedisStore(RedisStoreBase):
         thread = self._thread(thread)
         key = self._keys.segment(thread, check_name(segment_id, "segment id"))
 
+        version = new_version()
+        seen: list[Any] = [None]
+
         async def plan(pipe: Any) -> Sequence[tuple[Any, ...]]:
+            seen[0] = await self._watch_version(pipe, thread)
             candidates = self._old_pages(self._old_segment(key, await pipe.get(key)))
-            dropped = await self._unshared_pages(pipe, thread, segment_id, candidates)
-            return self._delete_plan(thread, segment_id, dropped)
+            dropped = await self._unshared_pages(pipe, thread, segment_id, candidates, seen[0])
+            return self._delete_plan(thread, segment_id, dropped, version)
 
         await self._run(f"delete segment {segment_id!r}", lambda: self._transaction([key], plan))
+        self._lists.written(self._keys.segments(thread), seen[0], version, removed=segment_id)
 
     async def get_page(self, thread: str, page_id: str) -> Page:
         """One page by id. Raises ``NotFound``."""

@@ -14,6 +14,8 @@ SCAN glob, and no tenant's pattern matches another tenant's keys)::
     om:T:{H}:text:<n>       string  search texts of turns 256n to 256n + 255, one entry a
                                     line: "<position>\t<search tokens as scan_text>\n"
     om:T:{H}:segs           zset    segment id, scored by created_at (the listing order)
+    om:T:{H}:segpages       hash    segment id -> JSON list of its page ids
+    om:T:{H}:segver         string  a random token, set anew by every segment write
     om:T:{H}:seg:<id>       string  encoded segment          (expires with its tier)
     om:T:{H}:page:<id>      string  encoded page             (expires with its segment)
     om:T:{H}:vt:<page id>   hash    model fingerprint -> encoded vision tokens (same TTL)
@@ -24,6 +26,17 @@ The thread is the Redis Cluster hash tag, so all keys of a thread live in one sl
 every multi-key write is one ``MULTI``/``EXEC``. Segment and page ids are escaped too. A
 tenant's blobs share the tenant as their tag; ``!`` never occurs in an escaped name, so
 those keys match no thread's pattern.
+
+``segpages`` repeats what each segment lists, so a write that drops pages learns which of
+them another segment still lists from a few bytes per segment instead of every segment
+record. A segment written before it existed has no field there; its record is read instead.
+
+``segver`` changes with every write of the thread's segments, in the write's ``MULTI``. A
+store keeps the last listing of each thread under the token it read first
+(:class:`SegmentLists`): while the token is unchanged, listing the segments costs one
+``GET``, and a write learns what the other segments list without reading them (it
+``WATCH``es the token, so a concurrent write sends it back to read again). Only without
+retention: a segment that expires changes the listing but not the token.
 
 Search reads the text blocks of the newest
 :data:`~optical_memory.store.search.SEARCH_WINDOW` positions with one ``MGET`` (a few
@@ -38,6 +51,11 @@ afresh from the turns by the first search that reads it.
 from __future__ import annotations
 
 import contextlib
+import functools
+import json
+import threading
+import uuid
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -71,7 +89,7 @@ from optical_memory.store.blobs import (
     unwrap_blob,
     wrap_blob,
 )
-from optical_memory.store.codec import decode, encode
+from optical_memory.store.codec import DecodedRecords, decode, encode
 from optical_memory.store.redis_connection import (
     TRANSIENT_ERRORS,
     RedisTarget,
@@ -107,6 +125,7 @@ _RECORD_SUFFIXES = ("turns", "seg:", "page:", "vt:")
 _TEXT_BLOCK = 256
 
 
+@functools.lru_cache(maxsize=65536)
 def escape(name: str) -> str:
     """A name as a key component: only unreserved ASCII and ``%XX`` escapes remain."""
     # surrogatepass: names are any Python str, lone surrogates included (as in the codec).
@@ -148,6 +167,12 @@ class Keys:
 
     def segments(self, thread: str) -> str:
         return self._thread(thread) + "segs"
+
+    def segment_version(self, thread: str) -> str:
+        return self._thread(thread) + "segver"
+
+    def segment_pages(self, thread: str) -> str:
+        return self._thread(thread) + "segpages"
 
     def segment(self, thread: str, segment_id: str) -> str:
         return self._thread(thread) + "seg:" + escape(segment_id)
@@ -204,6 +229,63 @@ def lrange_bounds(start: int, stop: int | None) -> tuple[int, int] | None:
     return start, stop - 1
 
 
+def new_version() -> bytes:
+    """A token for ``segver`` that no earlier write of any thread used."""
+    return uuid.uuid4().hex.encode()
+
+
+class SegmentLists:
+    """The last listing of each thread's segments, with the ``segver`` token it is valid for.
+
+    Shared by a store and its tenant views (entries are keyed by the full key name). A write
+    that saw the cached token carries the listing over to the token it set.
+    """
+
+    def __init__(self, max_threads: int = 256) -> None:
+        self._max = max_threads
+        self._entries: OrderedDict[str, tuple[bytes, list[Segment]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str, token: bytes | None) -> list[Segment] | None:
+        """The listing read under ``token``, or ``None``."""
+        if token is None:
+            return None
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry[0] != token:
+                return None
+            self._entries.move_to_end(key)
+            return list(entry[1])
+
+    def put(self, key: str, token: bytes, segments: Sequence[Segment]) -> None:
+        with self._lock:
+            self._entries[key] = (token, list(segments))
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+
+    def written(
+        self,
+        key: str,
+        before: bytes | None,
+        after: bytes,
+        put: Segment | None = None,
+        removed: str | None = None,
+    ) -> None:
+        """A write that found ``before`` and set ``after`` stored ``put`` or deleted
+        ``removed``: carry the listing over, or drop it if it was not ``before``'s."""
+        with self._lock:
+            entry = self._entries.pop(key, None)
+            if entry is None or before is None or entry[0] != before:
+                return
+            gone = put.id if put is not None else removed
+            segments = [s for s in entry[1] if s.id != gone]
+            if put is not None:
+                segments.append(put)
+                segments.sort(key=lambda s: (s.created_at, s.id))
+            self._entries[key] = (after, segments)
+
+
 @dataclass(frozen=True)
 class AppendPlan:
     """What an append writes after its check: the new turns and their list positions."""
@@ -221,6 +303,8 @@ class RedisStoreBase:
     _policy: RetryPolicy
     _owns_client: bool
     _state: Lifecycle
+    _segments: DecodedRecords[Segment]
+    _lists: SegmentLists
 
     def _setup(
         self,
@@ -237,6 +321,8 @@ class RedisStoreBase:
         self._policy = RetryPolicy(retries, backoff_base, backoff_cap)
         self._owns_client = True
         self._state = Lifecycle()
+        self._segments = DecodedRecords(Segment)
+        self._lists = SegmentLists()
 
     def _view(self, tenant: str) -> Any:
         """A shallow copy bound to another tenant; it shares (and does not own) the client."""
@@ -362,7 +448,11 @@ class RedisStoreBase:
         return None if value is None else decode(Segment, segment_key, value)
 
     def _segment_plan(
-        self, segment: Segment, pages: Sequence[tuple[str, bytes]], own: Sequence[str]
+        self,
+        segment: Segment,
+        pages: Sequence[tuple[str, bytes]],
+        own: Sequence[str],
+        version: bytes,
     ) -> list[Command]:
         """Write the segment and its encoded pages; delete the pages it no longer lists.
 
@@ -374,9 +464,14 @@ class RedisStoreBase:
         thread, keys = segment.thread, self._keys
         ttl = self._ttl_ms(segment.tier)
         expiry: tuple[Any, ...] = () if ttl is None else ("PX", ttl)
+        listing = json.dumps(list(segment.page_ids), ensure_ascii=False).encode(
+            "utf-8", "surrogatepass"
+        )
         commands: list[Command] = [
             ("SET", keys.segment(thread, segment.id), encode(segment), *expiry),
             ("ZADD", keys.segments(thread), segment.created_at, _raw(segment.id)),
+            ("HSET", keys.segment_pages(thread), _raw(segment.id), listing),
+            ("SET", keys.segment_version(thread), version),
         ]
         for page_id, blob in pages:
             commands += self._page_commands(thread, page_id, blob, ttl, page_id in own)
@@ -404,13 +499,26 @@ class RedisStoreBase:
             ("PEXPIRE", vision, ttl, "GT"),
         ]
 
-    def _delete_plan(self, thread: str, segment_id: str, dropped: Sequence[str]) -> list[Command]:
+    def _delete_plan(
+        self, thread: str, segment_id: str, dropped: Sequence[str], version: bytes
+    ) -> list[Command]:
         keys = self._keys
         commands: list[Command] = [
             ("DEL", keys.segment(thread, segment_id)),
             ("ZREM", keys.segments(thread), _raw(segment_id)),
+            ("HDEL", keys.segment_pages(thread), _raw(segment_id)),
+            ("SET", keys.segment_version(thread), version),
         ]
         return commands + self._drop_pages(thread, dropped)
+
+    def _prune_plan(self, thread: str, gone: Sequence[bytes]) -> list[Command]:
+        """Forget expired segments in the index and the page listings."""
+        keys = self._keys
+        return [
+            ("ZREM", keys.segments(thread), *gone),
+            ("HDEL", keys.segment_pages(thread), *gone),
+            ("SET", keys.segment_version(thread), new_version()),
+        ]
 
     def _drop_pages(self, thread: str, page_ids: Sequence[str]) -> list[Command]:
         keys = self._keys
@@ -421,10 +529,45 @@ class RedisStoreBase:
         """The pages a segment's stored version lists (candidates for deletion)."""
         return [] if old is None else list(old.page_ids)
 
-    def _other_segments(self, thread: str, segment_id: str, members: Sequence[bytes]) -> list[str]:
-        """Keys of the thread's other segments (to see which pages they still list)."""
+    @staticmethod
+    def _others(segment_id: str, members: Sequence[bytes]) -> list[bytes]:
+        """The thread's other segments (index members)."""
         own = _raw(segment_id)
-        return self._segment_keys(thread, [m for m in members if m != own])
+        return [m for m in members if m != own]
+
+    def _claimants(
+        self,
+        thread: str,
+        others: Sequence[bytes],
+        listings: Sequence[Any],
+        candidates: Sequence[str],
+    ) -> list[str]:
+        """Keys of the other segments whose records must be read: those whose listing
+        names a candidate page (unless expired, they still show it) and those without one."""
+        wanted = set(candidates)
+        need = []
+        for member, listing in zip(others, listings, strict=True):
+            try:
+                listed = None if listing is None else json.loads(listing)
+            except ValueError:
+                listed = None  # read the record instead, which says what it lists
+            if not isinstance(listed, list) or wanted.intersection(listed):
+                need.append(member)
+        return self._segment_keys(thread, need)
+
+    def _cached_listing(self, thread: str, token: Any) -> list[Segment] | None:
+        """The thread's segments as listed under ``token`` (``segver``), when known and the
+        store has no retention (an expiry changes the segments but not the token)."""
+        if self._retention:
+            return None
+        return self._lists.get(self._keys.segments(thread), token)
+
+    @staticmethod
+    def _unshared_by_listing(
+        listing: Sequence[Segment], segment_id: str, candidates: Sequence[str]
+    ) -> list[str]:
+        in_use = {p for s in listing if s.id != segment_id for p in s.page_ids}
+        return [p for p in candidates if p not in in_use]
 
     def _unshared(
         self, keys: Sequence[str], values: Sequence[Any], candidates: Sequence[str]
@@ -434,7 +577,7 @@ class RedisStoreBase:
         in_use: set[str] = set()
         for key, value in zip(keys, values, strict=True):
             if value is not None:
-                in_use.update(decode(Segment, key, value).page_ids)
+                in_use.update(self._segments.decode(key, value).page_ids)
         return [p for p in candidates if p not in in_use]
 
     def _page_keys_of(self, thread: str, page_ids: Sequence[str]) -> list[str]:
@@ -459,7 +602,7 @@ class RedisStoreBase:
             if value is None:
                 gone.append(member)
                 continue
-            live.append(decode(Segment, self._keys.segment(thread, segment_id), value))
+            live.append(self._segments.decode(self._keys.segment(thread, segment_id), value))
         live.sort(key=lambda s: (s.created_at, s.id))
         return live, gone
 

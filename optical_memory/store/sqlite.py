@@ -59,7 +59,7 @@ from optical_memory.store.blobs import (
     unwrap_blob,
     wrap_blob,
 )
-from optical_memory.store.codec import decode, encode
+from optical_memory.store.codec import DecodedRecords, decode, encode
 from optical_memory.store.search import (
     SearchQuery,
     TurnHit,
@@ -137,6 +137,7 @@ class _SQLiteBase:
     _tenant: str
     _retention: dict[str, float]
     _engine: Engine
+    _segments: DecodedRecords[Segment]
 
     def __init__(
         self,
@@ -149,12 +150,14 @@ class _SQLiteBase:
         self._tenant = check_name(tenant, "tenant")
         self._retention = check_retention(retention)
         self._engine = Engine(check_path(path), check_timeout(timeout))
+        self._segments = DecodedRecords(Segment)
 
     def _view_for(self, tenant: str) -> Any:
         view = object.__new__(type(self))
         view._tenant = check_name(tenant, "tenant")
         view._retention = self._retention
         view._engine = self._engine
+        view._segments = self._segments
         return view
 
     @property
@@ -353,7 +356,8 @@ class _SQLiteBase:
                 f"AND thread = :thread AND {_LIVE} ORDER BY created_at, id",
                 self._params(thread, now=time.time()),
             ).fetchall()
-        return [decode(Segment, self._key(thread, "segment", _s(i)), value) for i, value in rows]
+        decode_segment = self._segments.decode
+        return [decode_segment(self._key(thread, "segment", _s(i)), value) for i, value in rows]
 
     def _delete_segment(self, thread: str, segment_id: str) -> None:
         check_name(thread, "thread")

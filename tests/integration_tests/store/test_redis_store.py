@@ -3,6 +3,7 @@ outages, corrupt values. The behaviour both backends share is in ``test_conforma
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import threading
 import time
@@ -22,11 +23,12 @@ from optical_memory.errors import (
     NotFound,
     StoreUnavailable,
 )
+from optical_memory.records import Segment
 from optical_memory.store.base import AsyncStore, Store
 from optical_memory.store.redis import AsyncRedisStore, RedisStore
 from optical_memory.store.redis_connection import parse_redis_url, redact_url
 from optical_memory.store.redis_layout import Keys
-from tests.integration_tests.store.records_for_tests import segment, turn, vision_tokens
+from tests.integration_tests.store.records_for_tests import page, segment, turn, vision_tokens
 from tests.integration_tests.store.redis_servers import (
     RedisCluster,
     RedisServer,
@@ -150,7 +152,7 @@ def test_server_agrees_on_the_slots(redis_cluster_url: str, unique_tenant: str) 
         store.put_segment(record, pages)
         store.put_vision_tokens(thread, pages[0].id, vision_tokens())
     keys = list(client.scan_iter(match=Keys(unique_tenant).tenant_pattern()))
-    assert len(keys) == 12 * 8  # turns, turnidx, text:0, segs, seg, 2 pages, vt
+    assert len(keys) == 12 * 10  # turns, turnidx, text:0, segs, segpages, segver, seg, 2 pages, vt
     slots: dict[str, set[int]] = {}
     for key in keys:
         thread = key.decode().split("{")[1].split("}")[0]
@@ -480,3 +482,57 @@ async def test_async_credentials(acl_server: RedisServer, unique_tenant: str) ->
         await wrong.count_turns("t")
     assert_no_secret(info.value, SECRET)
     await wrong.aclose()
+
+
+@pytest.mark.parametrize("listing", ["missing", "garbage", "present"])
+def test_a_shared_page_survives_whatever_the_page_listing_says(
+    redis_url: str, unique_tenant: str, listing: str
+) -> None:
+    """Replacing a segment deletes the pages it drops unless another segment lists them,
+    also when that segment's entry in ``segpages`` is absent (written by an older release)
+    or unreadable: its record is read instead."""
+    store = RedisStore(redis_url, tenant=unique_tenant)
+    client = raw_client(redis_url)
+    keys = Keys(unique_tenant)
+    shared, own, fresh = page(), page(), page()
+    first = Segment("t", turn_ids=["a"], tier="small", page_ids=[shared.id, own.id])
+    second = Segment("t", turn_ids=["b"], tier="small", page_ids=[shared.id])
+    store.put_segment(first, [shared, own])
+    store.put_segment(second, [shared])
+    if listing == "missing":
+        client.hdel(keys.segment_pages("t"), second.id)
+    elif listing == "garbage":
+        client.hset(keys.segment_pages("t"), second.id, b"\xff not json")
+    store.replace_segment(dataclasses.replace(first, page_ids=[fresh.id]), [fresh])
+    assert store.get_pages("t", second.id) == [shared]
+    assert not client.exists(keys.page("t", own.id))  # dropped and listed by nobody else
+    store.delete_segment("t", second.id)
+    assert not client.exists(keys.page("t", shared.id))
+    assert client.hkeys(keys.segment_pages("t")) == [first.id.encode()]
+    client.close()
+    store.close()
+
+
+def test_a_cached_listing_follows_every_writer(redis_url: str, unique_tenant: str) -> None:
+    """Each store keeps the last listing under the thread's ``segver`` token; a write by
+    any other store object (another process) changes the token, so no stale listing is
+    ever returned, and writes that use the cached listing still keep shared pages."""
+    a = RedisStore(redis_url, tenant=unique_tenant)
+    b = RedisStore(redis_url, tenant=unique_tenant)
+    shared, first_own, fresh = page(), page(), page()
+    first = Segment("t", turn_ids=["a"], tier="small", page_ids=[shared.id, first_own.id])
+    a.put_segment(first, [shared, first_own])
+    assert a.list_segments("t") == [first]  # now cached in a
+    second = Segment("t", turn_ids=["b"], tier="small", page_ids=[shared.id], created_at=2e9)
+    b.put_segment(second, [shared])
+    assert a.list_segments("t") == [first, second]  # b's write changed the token
+    a.replace_segment(dataclasses.replace(first, page_ids=[fresh.id]), [fresh])
+    assert b.get_pages("t", second.id) == [shared]  # still listed by second: kept
+    assert [s.page_ids for s in b.list_segments("t")] == [(fresh.id,), (shared.id,)]
+    a.delete_segment("t", second.id)
+    assert [s.id for s in b.list_segments("t")] == [first.id]
+    assert [s.id for s in a.list_segments("t")] == [first.id]
+    b.delete_thread("t")
+    assert a.list_segments("t") == []
+    a.close()
+    b.close()
