@@ -19,6 +19,8 @@ import dataclasses
 import hashlib
 import io
 import re
+import struct
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -313,8 +315,34 @@ def decay_page(page: Page, tier: str, font_px: float) -> Page:
     )
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
 def _png(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    # Level 1: several times faster than the default 6 on text pages, about 15% larger.
-    image.save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
+    """The page as PNG: deflate level 1, rows unfiltered.
+
+    Grey pages are written here rather than by Pillow, which tries five row filters per
+    row: 4 ms a 640 px page against 7, and about 8% smaller (unfiltered anti-aliased
+    text on white deflates well). Compaction writes a page for every draw and decay step.
+    """
+    if image.mode != "L":
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG", compress_level=1)
+        return buffer.getvalue()
+    pixels = np.asarray(image, dtype=np.uint8)
+    height, width = pixels.shape
+    rows = np.zeros((height, width + 1), dtype=np.uint8)  # a 0 byte starts each row: no filter
+    rows[:, 1:] = pixels
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale
+    return b"".join(
+        (
+            _PNG_SIGNATURE,
+            _png_chunk(b"IHDR", header),
+            _png_chunk(b"IDAT", zlib.compress(rows.tobytes(), 1)),
+            _png_chunk(b"IEND", b""),
+        )
+    )
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))

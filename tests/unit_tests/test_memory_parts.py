@@ -202,3 +202,19 @@ def test_segment_ids_are_fifteen_digits_and_deterministic() -> None:
     first = segment_id(style, ["a", "b"])
     assert first == segment_id(style, ["a", "b"]) != segment_id(style, ["a", "c"])
     assert len(first) == 15 and first.isdigit()
+
+
+def test_page_png_keeps_every_pixel() -> None:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from optical_memory.segments import _png
+
+    pixels = np.random.default_rng(7).integers(0, 256, size=(37, 53), dtype=np.uint8)
+    for image in (Image.fromarray(pixels, mode="L"), Image.fromarray(pixels).convert("RGB")):
+        back = Image.open(io.BytesIO(_png(image)))
+        back.load()
+        assert back.mode == image.mode and back.size == (53, 37)
+        assert (np.asarray(back) == np.asarray(image)).all()
