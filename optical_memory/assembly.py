@@ -35,7 +35,7 @@ from optical_memory.records import Segment, Turn
 from optical_memory.renderers.tiers import Tier
 from optical_memory.tokens import get_token_counter
 
-__all__ = ["ContextPlan", "SegmentView", "plan_context"]
+__all__ = ["ContextPlan", "SegmentView", "label_tokens", "plan_context"]
 
 Form = Literal["pages", "text", "dropped", "forgotten"]
 
@@ -102,13 +102,13 @@ class ContextPlan:
 def _labels_cost(reader: ReaderProfile, view: SegmentView) -> int:
     count = len(view.page_sizes)
     return sum(
-        _label_tokens(reader.encoding, page_label(view.segment.id, n, count))
+        label_tokens(reader.encoding, page_label(view.segment.id, n, count))
         for n in range(1, count + 1)
     )
 
 
 @functools.lru_cache(maxsize=16384)
-def _label_tokens(encoding: str, label: str) -> int:
+def label_tokens(encoding: str, label: str) -> int:
     """A page label's tokens (asked for every segment of every context: worth keeping)."""
     return get_token_counter(encoding).count(label)
 

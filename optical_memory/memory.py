@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from optical_memory import readers
-from optical_memory.assembly import SegmentView, plan_context
+from optical_memory.assembly import SegmentView, label_tokens, plan_context
 from optical_memory.context import ContextPage, ContextPart, OpticalContext, page_label
 from optical_memory.decoders.base import Decoder
 from optical_memory.deepseek_context import (
@@ -81,6 +81,7 @@ class CorruptPageWarning(UserWarning):
 
 _ENCODINGS = ("cl100k_base", "o200k_base")
 DEFAULT_READERS = ("deepseek-ocr", "anthropic")
+_VIEWS_KEPT = 50_000  # segment views for planning contexts, a few hundred bytes each
 _PAGE_CACHE_BYTES = 64 << 20  # PNG bytes of pages kept for the next context
 
 
@@ -194,6 +195,7 @@ class OpticalMemory:
         self._pages = _PageCache(_PAGE_CACHE_BYTES)
         # per thread: the first turn no cut has taken, and the page fill of it and later ones
         self._uncut: dict[str, tuple[int, list[float]]] = {}
+        self._views: dict[tuple[str, str, str], SegmentView] = {}
 
     # --- writing -----------------------------------------------------------------------
 
@@ -360,11 +362,14 @@ class OpticalMemory:
         self, thread: str, segments: Sequence[Segment], now: float | None
     ) -> list[Segment]:
         age_of = self._ages(thread, segments, now)
+        forgets = self.policy.steps[-1].tier == FORGOTTEN
         moved = []
         for segment in segments:
-            style = _style_of(segment)
-            if style is None or segment.tier == FORGOTTEN:
+            if segment.tier == FORGOTTEN:
                 continue
+            style = _style_of(segment)
+            if style is None or (segment.tier == style.tiers[-1] and not forgets):
+                continue  # at its style's smallest tier, and the ladder forgets nothing
             target = shown_tier(style, self.policy.tier_for(age_of(segment)))
             if LADDER_TIERS.index(target) <= LADDER_TIERS.index(segment.tier):
                 continue  # decay only shrinks; recall sharpens
@@ -424,7 +429,7 @@ class OpticalMemory:
         shown = self._segments_for(thread, profile, segments)
         start, _ = _chain_end(segments)
         tail = self.store.get_turns(thread, start)
-        views = [SegmentView.of(s, profile.encoding) for s in shown]
+        views = [self._view_of(s, profile.encoding) for s in shown]
         plan = plan_context(profile, views, tail, budget, self.policy.facts_share)
         parts: list[ContextPart] = []
         for view in views:
@@ -466,6 +471,18 @@ class OpticalMemory:
         if self.encoder is not None and is_deepseek_reader(profile):
             context = with_vision_tokens(context, self.store, self.encoder, profile)
         return context
+
+    def _view_of(self, segment: Segment, encoding: str) -> SegmentView:
+        """The planner's view of a segment, kept while the store returns the same record
+        object for it (it does while the stored record is unchanged)."""
+        key = (segment.thread, segment.id, encoding)
+        cached = self._views.get(key)
+        if cached is not None and cached.segment is segment:
+            return cached
+        if len(self._views) >= _VIEWS_KEPT:
+            self._views.clear()
+        view = self._views[key] = SegmentView.of(segment, encoding)
+        return view
 
     def _shown_pages(self, thread: str, segment: Segment, tier: str | None) -> list[Page]:
         """The segment's pages as a context shows them: as stored, or shrunk to ``tier``
@@ -518,10 +535,10 @@ class OpticalMemory:
         self, profile: ReaderProfile, segment: Segment, page: Page, number: int, count: int
     ) -> ContextPart:
         label = page_label(segment.id, number, count)
-        cost = profile.image_tokens(page.width, page.height) + profile.text_tokens(label)
+        image_tokens = profile.image_tokens(page.width, page.height)
         return ContextPart(
             kind="page",
-            tokens=cost,
+            tokens=image_tokens + label_tokens(profile.encoding, label),
             segment_id=segment.id,
             turn_ids=tuple(segment.turn_ids),
             page=ContextPage(
@@ -530,7 +547,7 @@ class OpticalMemory:
                 segment_id=segment.id,
                 tier=page.tier,
                 turn_ids=tuple(segment.turn_ids),
-                image_tokens=profile.image_tokens(page.width, page.height),
+                image_tokens=image_tokens,
                 width=page.width,
                 height=page.height,
                 label=label,
