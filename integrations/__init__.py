@@ -1,6 +1,3 @@
-"""Adapters for LangChain 1.x and LangGraph.
-
-Not built yet: the integrations land with their own issue.
-"""
+"""Adapters for LangChain 1.x and LangGraph: :mod:`optical_memory.integrations.langchain`."""
 
 __all__: list[str] = []
