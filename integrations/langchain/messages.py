@@ -18,13 +18,14 @@ import base64
 import binascii
 import json
 import struct
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from langchain_core.messages import (
     AIMessage,
     BaseMessage,
     HumanMessage,
+    MessageLikeRepresentation,
     ToolMessage,
     add_notification_metadata,
     convert_to_messages,
@@ -82,7 +83,7 @@ def memory_message(
     # charges for; its blocks after the preamble follow the parts (2 per page, 1 per text).
     opened: list[dict[str, Any]] = context.to_openai()[0]["content"]
     head = len(opened) - sum(2 if part.page is not None else 1 for part in parts)
-    blocks: list[dict[str, Any]] = [dict(block) for block in opened[:head]]
+    blocks: list[str | dict[Any, Any]] = [dict(block) for block in opened[:head]]
     at = head
     for part in parts:
         if part.page is None:
@@ -153,7 +154,7 @@ def context_messages(
 
 
 def count_message_tokens(
-    messages: Iterable[BaseMessage | Mapping[str, Any] | Sequence[Any] | str],
+    messages: Iterable[MessageLikeRepresentation],
     *,
     reader: str | ReaderProfile,
 ) -> int:

@@ -25,10 +25,10 @@ import hashlib
 import json
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResponse
-from langchain_core.messages import BaseMessage, message_to_dict
+from langchain_core.messages import AnyMessage, BaseMessage, message_to_dict
 
 from optical_memory import readers
 from optical_memory.context import OpticalContext
@@ -48,7 +48,7 @@ __all__ = ["OpticalMemoryMiddleware"]
 TEXT_READER = "text"
 
 
-class OpticalMemoryMiddleware(AgentMiddleware):  # type: ignore[type-arg]
+class OpticalMemoryMiddleware(AgentMiddleware):
     """Shows the model its conversation through an optical memory.
 
     Args:
@@ -184,7 +184,7 @@ class OpticalMemoryMiddleware(AgentMiddleware):  # type: ignore[type-arg]
 
     def _view(
         self, thread: str, context: OpticalContext, messages: Sequence[BaseMessage]
-    ) -> list[BaseMessage]:
+    ) -> list[AnyMessage]:
         pages = tuple(page.page_id for page in context.pages)
         with self._lock:
             before = self._shown.get(thread, ())
@@ -196,7 +196,8 @@ class OpticalMemoryMiddleware(AgentMiddleware):  # type: ignore[type-arg]
                 same += 1
             cache = pages[same - 1 : same] if same else ()
         originals = {str(message.id): message for message in messages if message.id}
-        return context_messages(context, originals=originals, cache_pages=cache)
+        view = context_messages(context, originals=originals, cache_pages=cache)
+        return cast("list[AnyMessage]", view)  # messages_from_dict builds the concrete classes
 
 
 def _stable_id(index: int, message: BaseMessage) -> str:
