@@ -111,7 +111,7 @@ class OpticalMemoryMiddleware(AgentMiddleware):
         request: ModelRequest,
         handler: Callable[[ModelRequest], ModelResponse],
     ) -> ModelResponse:
-        """Add the new turns, then call the model on the optical context."""
+        """Add the new turns, call the model on the optical context, add its reply."""
         thread = self._thread(request)
         fresh = self._unstored(thread, request.messages)
         if fresh:
@@ -119,9 +119,16 @@ class OpticalMemoryMiddleware(AgentMiddleware):
             self._mark_stored(thread, fresh)
         reader = self._reader_for(request)
         if reader is None:
-            return handler(request)
-        context = self.calls.sync.context(thread, reader=reader, budget=self.budget)
-        return handler(request.override(messages=self._view(thread, context, request.messages)))
+            response = handler(request)
+        else:
+            context = self.calls.sync.context(thread, reader=reader, budget=self.budget)
+            view = self._view(thread, context, request.messages)
+            response = handler(request.override(messages=view))
+        replies = self._replies(thread, response)
+        if replies:
+            self.calls.sync.add(thread, replies)
+            self._mark_stored(thread, replies)
+        return response
 
     async def awrap_model_call(
         self,
@@ -136,11 +143,16 @@ class OpticalMemoryMiddleware(AgentMiddleware):
             self._mark_stored(thread, fresh)
         reader = self._reader_for(request)
         if reader is None:
-            return await handler(request)
-        context = await self.calls.context(thread, reader=reader, budget=self.budget)
-        return await handler(
-            request.override(messages=self._view(thread, context, request.messages))
-        )
+            response = await handler(request)
+        else:
+            context = await self.calls.context(thread, reader=reader, budget=self.budget)
+            view = self._view(thread, context, request.messages)
+            response = await handler(request.override(messages=view))
+        replies = self._replies(thread, response)
+        if replies:
+            await self.calls.add(thread, replies)
+            self._mark_stored(thread, replies)
+        return response
 
     # --- helpers --------------------------------------------------------------------
 
@@ -177,6 +189,13 @@ class OpticalMemoryMiddleware(AgentMiddleware):
             if message.id not in stored:
                 fresh.append(message)
         return fresh
+
+    def _replies(self, thread: str, response: ModelResponse) -> list[BaseMessage]:
+        """The model's new messages, to store now rather than at the next call (only those
+        with ids: chat models name their replies, and the state keeps that id)."""
+        with self._lock:
+            stored = self._stored.get(thread, set())
+        return [m for m in response.result if m.id and m.id not in stored]
 
     def _mark_stored(self, thread: str, messages: Sequence[BaseMessage]) -> None:
         with self._lock:

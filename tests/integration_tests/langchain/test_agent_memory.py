@@ -208,4 +208,4 @@ async def test_async_model_without_image_input_passes_through(memory: OpticalMem
     middleware = OpticalMemoryMiddleware(memory, reader=READER)
     await arun_turns(agent_with(model, middleware, InMemorySaver()), "chat", 40)
     assert [type(m) for m in model.calls[-1]] == [HumanMessage, AIMessage] * 39 + [HumanMessage]
-    assert memory.store.count_turns("chat") == 79
+    assert memory.store.count_turns("chat") == 80  # the last reply too
