@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 
 from langchain_core.stores import BaseStore
 
-from optical_memory.errors import InvalidSettingError
+from optical_memory.errors import InvalidRecordError, InvalidSettingError
 from optical_memory.store import AsyncStore, Store, open_store
 
 __all__ = ["OpticalByteStore"]
@@ -42,6 +42,10 @@ class OpticalByteStore(BaseStore[str, bytes]):
     Raises:
         InvalidSettingError: ``store`` is none of the above, or ``namespace`` not a str.
         InvalidStoreURL: A URL of no known scheme.
+
+    The methods raise :class:`~optical_memory.errors.InvalidRecordError` (a ``ValueError``)
+    for a key that is not a non-empty str (at most 1,024 characters with the namespace)
+    or a value that is not bytes; nothing is written then.
     """
 
     def __init__(
@@ -74,6 +78,9 @@ class OpticalByteStore(BaseStore[str, bytes]):
         )
 
     def _key(self, key: str) -> str:
+        # checked here too: with a namespace, "" would otherwise pass as "<namespace>/"
+        if not isinstance(key, str) or not key:
+            raise InvalidRecordError(f"a key must be a non-empty str, got {key!r}")
         return self._prefix + key
 
     def mget(self, keys: Sequence[str]) -> list[bytes | None]:
