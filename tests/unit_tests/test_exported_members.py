@@ -127,3 +127,20 @@ def test_top_level_exports_and_light_import() -> None:
     code = "import sys, optical_memory; print('PIL' in sys.modules, 'numpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_langchain_integration_exports() -> None:
+    import optical_memory.integrations.langchain as langchain_integration
+
+    assert sorted(langchain_integration.__all__) == [
+        "OpticalByteStore",
+        "OpticalChatMessageHistory",
+        "OpticalMemoryMiddleware",
+        "RecallSegmentTool",
+        "SearchMemoryTool",
+        "context_messages",
+        "count_message_tokens",
+        "memory_message",
+    ]
+    for name in langchain_integration.__all__:
+        assert getattr(langchain_integration, name) is not None
