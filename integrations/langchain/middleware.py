@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, cast
 
@@ -46,6 +47,8 @@ __all__ = ["OpticalMemoryMiddleware"]
 
 # The reader a model without image input is given its context for (segments as text).
 TEXT_READER = "text"
+# Threads whose bookkeeping a middleware keeps (a busy server sees many).
+MAX_THREADS = 4096
 
 
 class OpticalMemoryMiddleware(AgentMiddleware):
@@ -96,8 +99,11 @@ class OpticalMemoryMiddleware(AgentMiddleware):
             SearchMemoryTool(memory=memory, thread=thread),
         ]
         self._lock = threading.Lock()
-        self._stored: dict[str, set[str]] = {}  # per thread: ids of messages already added
-        self._shown: dict[str, tuple[str, ...]] = {}  # per thread: pages of the last call
+        # Per thread, the most recent threads only: ids of the messages already added (a
+        # thread forgotten here is added again whole once, and the store skips known ids),
+        # and the pages of its last call.
+        self._stored: OrderedDict[str, set[str]] = OrderedDict()
+        self._shown: OrderedDict[str, tuple[str, ...]] = OrderedDict()
 
     def count_tokens(self, messages: Iterable[Any]) -> int:
         """What ``messages`` cost the middleware's reader, images at its real image cost
@@ -200,6 +206,7 @@ class OpticalMemoryMiddleware(AgentMiddleware):
     def _mark_stored(self, thread: str, messages: Sequence[BaseMessage]) -> None:
         with self._lock:
             self._stored.setdefault(thread, set()).update(str(m.id) for m in messages)
+            _touch(self._stored, thread)
 
     def _view(
         self, thread: str, context: OpticalContext, messages: Sequence[BaseMessage]
@@ -208,6 +215,7 @@ class OpticalMemoryMiddleware(AgentMiddleware):
         with self._lock:
             before = self._shown.get(thread, ())
             self._shown[thread] = pages
+            _touch(self._shown, thread)
         cache: tuple[str, ...] = ()
         if isinstance(self.profile.image_rule, AnthropicRule):
             same = 0
@@ -217,6 +225,13 @@ class OpticalMemoryMiddleware(AgentMiddleware):
         originals = {str(message.id): message for message in messages if message.id}
         view = context_messages(context, originals=originals, cache_pages=cache)
         return cast("list[AnyMessage]", view)  # messages_from_dict builds the concrete classes
+
+
+def _touch(threads: OrderedDict[str, Any], thread: str) -> None:
+    """Mark ``thread`` as the most recent; drop the least recent beyond the bound."""
+    threads.move_to_end(thread)
+    while len(threads) > MAX_THREADS:
+        threads.popitem(last=False)
 
 
 def _stable_id(index: int, message: BaseMessage) -> str:

@@ -20,7 +20,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-from optical_memory import OpticalMemory
+from optical_memory import AsyncOpticalMemory, OpticalMemory
 from optical_memory.integrations.langchain import OpticalMemoryMiddleware
 from optical_memory.integrations.langchain.messages import is_memory_message
 from tests.integration_tests.langchain.agent_runs import (
@@ -209,3 +209,14 @@ async def test_async_model_without_image_input_passes_through(memory: OpticalMem
     await arun_turns(agent_with(model, middleware, InMemorySaver()), "chat", 40)
     assert [type(m) for m in model.calls[-1]] == [HumanMessage, AIMessage] * 39 + [HumanMessage]
     assert memory.store.count_turns("chat") == 80  # the last reply too
+
+
+async def test_async_agent_on_the_async_memory(sqlite_url: str) -> None:
+    memory = AsyncOpticalMemory(sqlite_url, readers=(READER,))
+    model = image_model()
+    middleware = OpticalMemoryMiddleware(memory, reader=READER)
+    await arun_turns(agent_with(model, middleware, InMemorySaver()), "chat", 50)
+    assert await memory.search("chat", "INV-10000") != []
+    assert memory.sync.store.count_turns("chat") == 100
+    assert any(block["type"] == "image" for block in model.calls[-1][0].content)
+    await memory.aclose()
