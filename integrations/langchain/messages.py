@@ -34,6 +34,7 @@ from langchain_core.messages import (
 
 from optical_memory import readers
 from optical_memory.context import ContextPart, OpticalContext
+from optical_memory.errors import OpticalMemoryError
 from optical_memory.messages import openai_message
 from optical_memory.readers import ReaderProfile
 from optical_memory.records import Turn
@@ -90,6 +91,11 @@ def memory_message(
             blocks.append({"type": "text", "text": part.text})
             at += 1
             continue
+        if opened[at].get("text") != part.page.label:  # to_openai() changed its layout
+            raise OpticalMemoryError(
+                f"context.to_openai() no longer puts page {part.page.page_id}'s label where "
+                "memory_message expects it"
+            )
         blocks.append({"type": "text", "text": part.page.label})
         blocks.append(_page_block(part, opened[at + 1], cache_pages))
         at += 2

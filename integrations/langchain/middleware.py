@@ -201,7 +201,8 @@ class OpticalMemoryMiddleware(AgentMiddleware):
         with ids: chat models name their replies, and the state keeps that id)."""
         with self._lock:
             stored = self._stored.get(thread, set())
-        return [m for m in response.result if m.id and m.id not in stored]
+        result: list[BaseMessage] = getattr(response, "result", None) or []
+        return [m for m in result if m.id and m.id not in stored]
 
     def _mark_stored(self, thread: str, messages: Sequence[BaseMessage]) -> None:
         with self._lock:
