@@ -1,7 +1,7 @@
 """An agent that reads a value its memory only shows as a page image, through the
 ``recall_segment`` tool the middleware registers.
 
-Forty turns in, the earliest ones are page images labelled ``[segment <id>]``. Asked for
+Forty turns in, the earliest ones are page images labelled ``segment <id>``. Asked for
 an exact value from the start, the model calls ``recall_segment`` with the id from the
 label; the tool returns the segment's turns verbatim (and sharpens its pages), and the
 model answers from them. The offline model (no API key; see offline_model.py) plays that

@@ -34,7 +34,7 @@ def describe(messages: Sequence[BaseMessage]) -> str:
         blocks = [block for block in message.content if isinstance(block, dict)]
         images = sum(1 for block in blocks if block["type"] in ("image", "image_url"))
         texts = [block["text"] for block in blocks if block["type"] == "text"]
-        labels = [text for text in texts if text.startswith("[segment ")]
+        labels = [text for text in texts if text.startswith("segment ")]
         facts = next((text for text in texts if text.startswith("Exact values")), "")
         lines.append(f"  {message.type}: {images} page image(s) {' '.join(labels)}")
         if facts:
@@ -93,7 +93,7 @@ def chat_model(reply: Reply = acknowledge, *, quiet: bool = False) -> tuple[Base
 def first_segment(messages: Sequence[BaseMessage]) -> str | None:
     """The segment id of the first page label in the messages, if any."""
     for message in messages:
-        found = re.search(r"\[segment ([0-9a-f]+)", str(message.content))
+        found = re.search(r"\bsegment (\d+)", str(message.content))
         if found:
             return found.group(1)
     return None

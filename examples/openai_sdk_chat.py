@@ -3,7 +3,7 @@
 Every user turn and answer goes into the memory as an OpenAI chat message; before each
 call ``memory.context(...).to_openai()`` gives the messages to send: one user message
 holding the older turns as page images (``image_url`` blocks, base64 PNG, each after a
-``[segment <id>]`` label, at the ``detail`` they are priced at) and the fact sheet, then
+``segment <id>`` label, at the ``detail`` they are priced at) and the fact sheet, then
 the recent turns as they were.
 
 Run it::

@@ -1,7 +1,7 @@
 """An :class:`~optical_memory.context.OpticalContext` as LangChain messages, and their cost.
 
 The memory becomes one ``HumanMessage`` (marked with ``add_notification_metadata``, source
-``"optical_memory"``): the preamble, then per page its label (``[segment <id>]``) and the
+``"optical_memory"``): the preamble, then per page its label (``segment <id>``) and the
 page as a base64 PNG image block, segments shown as text, and the fact sheet. The recent
 turns follow as the messages they were. Image blocks are LangChain's standard
 ``{"type": "image", "base64", "mime_type"}`` blocks, but where a provider needs its own:

@@ -1,7 +1,7 @@
 """Tools an agent fetches what the pages no longer show with: recall and search.
 
 ``recall_segment(segment_id)`` returns a segment's turns verbatim (the id is in every page
-label, ``[segment <id>]``) and sharpens the segment; ``search_memory(query)`` returns the
+label, ``segment <id>``) and sharpens the segment; ``search_memory(query)`` returns the
 turns that match, each with the segment to recall it by. The thread is the tool's
 ``thread``, else the run's ``thread_id`` (``config["configurable"]["thread_id"]``, as
 LangGraph sets it). Both tools return text for the model and, as their artifact, the
@@ -78,7 +78,7 @@ class RecallSegmentInput(BaseModel):
     """Arguments of ``recall_segment``."""
 
     segment_id: str = Field(
-        description="The segment id from a page label: '3f9a1c2b7d4e' in '[segment 3f9a1c2b7d4e]'."
+        description="The id in a page label: '483920571038465' in 'segment 483920571038465'."
     )
 
 
@@ -88,14 +88,14 @@ class RecallSegmentTool(_MemoryTool):
 
     Example:
         >>> tool = RecallSegmentTool(memory=memory, thread="chat-42")  # doctest: +SKIP
-        >>> tool.invoke({"segment_id": "3f9a1c2b7d4e"})  # doctest: +SKIP
+        >>> tool.invoke({"segment_id": "483920571038465"})  # doctest: +SKIP
         'user: ...'
     """
 
     name: str = "recall_segment"
     description: str = (
         "Recall the exact text of an earlier part of this conversation shown as a page image "
-        "(or a fact line) labelled [segment <id>]. Use it when a page is too small or blurred "
+        "(or a fact line) labelled 'segment <id>'. Use it when a page is too small or blurred "
         "to read, or when an exact value is needed."
     )
     args_schema: type[BaseModel] = RecallSegmentInput

@@ -78,9 +78,9 @@ def check_view(model: RecordingChatModel, memory: OpticalMemory, thread: str) ->
         block = blocks[index]
         assert block["mime_type"] == "image/png"
         assert block["base64"].encode().startswith(PNG_BASE64_HEAD)
-        assert blocks[index - 1]["text"].startswith("[segment ")
+        assert blocks[index - 1]["text"].startswith("segment ")
     shown = {seg.id for seg in memory.store.list_segments(thread)}
-    labelled = {blocks[i - 1]["text"].split()[1].rstrip("]") for i in images}
+    labelled = {blocks[i - 1]["text"].split()[1] for i in images}
     assert labelled <= shown
     assert all(isinstance(m.content, str) for m in recent)
     assert recent[-1].content == user_turn(TURNS - 1)

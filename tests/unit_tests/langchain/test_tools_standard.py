@@ -35,7 +35,7 @@ class TestRecallSegmentTool(_WithMemory, ToolsUnitTests):
 
     @property
     def tool_invoke_params_example(self) -> dict[str, Any]:
-        return {"segment_id": "3f9a1c2b7d4e"}
+        return {"segment_id": "483920571038465"}
 
 
 class TestSearchMemoryTool(_WithMemory, ToolsUnitTests):
