@@ -22,8 +22,11 @@ from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import BaseMessage
 
 from optical_memory import readers
-from optical_memory.errors import InvalidSettingError
-from optical_memory.integrations.langchain.memory_calls import AnyMemory, MemoryCalls
+from optical_memory.integrations.langchain.memory_calls import (
+    AnyMemory,
+    MemoryCalls,
+    check_budget,
+)
 from optical_memory.integrations.langchain.messages import context_messages
 from optical_memory.store.base import check_name
 
@@ -50,14 +53,10 @@ class OpticalChatMessageHistory(BaseChatMessageHistory):
         self, memory: AnyMemory, thread: str, *, reader: str, budget: int | None = None
     ) -> None:
         super().__init__()
-        if budget is not None and (
-            isinstance(budget, bool) or not isinstance(budget, int) or budget <= 0
-        ):
-            raise InvalidSettingError(f"budget must be a positive int or None, got {budget!r}")
         self.calls = MemoryCalls(memory)
         self.thread = check_name(thread, "thread")
         self.reader = readers.get(reader).name
-        self.budget = budget
+        self.budget = check_budget(budget)
 
     @property
     def messages(self) -> list[BaseMessage]:  # type: ignore[override]

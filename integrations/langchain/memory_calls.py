@@ -18,9 +18,23 @@ from optical_memory.memory import OpticalMemory, SearchHit
 from optical_memory.memory_async import AsyncOpticalMemory
 from optical_memory.records import Turn
 
-__all__ = ["AnyMemory", "MemoryCalls"]
+__all__ = ["AnyMemory", "MemoryCalls", "check_budget"]
 
 AnyMemory = OpticalMemory | AsyncOpticalMemory
+
+
+def check_budget(budget: int | None) -> int | None:
+    """A context budget as given, checked when the adapter is made rather than at its
+    first call.
+
+    Raises:
+        InvalidSettingError: ``budget`` is neither ``None`` nor a positive int.
+    """
+    if budget is not None and (
+        isinstance(budget, bool) or not isinstance(budget, int) or budget <= 0
+    ):
+        raise InvalidSettingError(f"budget must be a positive int or None, got {budget!r}")
+    return budget
 
 
 class MemoryCalls:

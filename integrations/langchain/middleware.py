@@ -34,7 +34,11 @@ from langchain_core.messages import AnyMessage, BaseMessage, message_to_dict
 from optical_memory import readers
 from optical_memory.context import OpticalContext
 from optical_memory.errors import InvalidSettingError
-from optical_memory.integrations.langchain.memory_calls import AnyMemory, MemoryCalls
+from optical_memory.integrations.langchain.memory_calls import (
+    AnyMemory,
+    MemoryCalls,
+    check_budget,
+)
 from optical_memory.integrations.langchain.messages import (
     context_messages,
     count_message_tokens,
@@ -85,14 +89,10 @@ class OpticalMemoryMiddleware(AgentMiddleware):
         thread: str | None = None,
     ) -> None:
         super().__init__()
-        if budget is not None and (
-            isinstance(budget, bool) or not isinstance(budget, int) or budget <= 0
-        ):
-            raise InvalidSettingError(f"budget must be a positive int or None, got {budget!r}")
         self.calls = MemoryCalls(memory)
         self.profile = readers.get(reader)
         self.reader = self.profile.name
-        self.budget = budget
+        self.budget = check_budget(budget)
         self.thread = thread
         self.tools = [
             RecallSegmentTool(memory=memory, thread=thread),
