@@ -20,6 +20,7 @@ from langchain_core.runnables import RunnableLambda
 from langchain_core.runnables.history import RunnableWithMessageHistory
 
 from optical_memory import AsyncOpticalMemory, DecayPolicy, OpticalMemory
+from optical_memory.errors import InvalidRecordError, InvalidSettingError, UnknownReader
 from optical_memory.integrations.langchain import OpticalChatMessageHistory
 from optical_memory.integrations.langchain.messages import is_memory_message
 
@@ -151,3 +152,12 @@ def test_clear_forgets_the_thread(memory: OpticalMemory) -> None:
     history.clear()
     assert history.messages == []
     assert memory.store.count_turns("chat") == 0
+
+
+def test_settings_are_checked(memory: OpticalMemory) -> None:
+    with pytest.raises(InvalidSettingError):
+        OpticalChatMessageHistory(memory, "chat", reader="openai", budget=-1)
+    with pytest.raises(UnknownReader):
+        OpticalChatMessageHistory(memory, "chat", reader="gpt-9")
+    with pytest.raises(InvalidRecordError):
+        OpticalChatMessageHistory(memory, "", reader="openai")
