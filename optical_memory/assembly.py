@@ -28,7 +28,7 @@ from typing import Literal
 
 from optical_memory.context import FACTS_HEADING, MEMORY_PREAMBLE, page_label
 from optical_memory.errors import ContextBudgetError
-from optical_memory.messages import turn_text
+from optical_memory.messages import answered_call_ids, turn_text
 from optical_memory.policy import FORGOTTEN
 from optical_memory.readers import ReaderProfile
 from optical_memory.records import Segment, Turn
@@ -149,6 +149,10 @@ def _text_cost(reader: ReaderProfile, view: SegmentView) -> int:
     return view.text_tokens + reader.message_overhead * len(view.segment.turn_ids)
 
 
+def _is_tool_result(turn: Turn) -> bool:
+    return turn.role == "tool" or bool(answered_call_ids(turn))
+
+
 def turn_cost(reader: ReaderProfile, turn: Turn) -> int:
     """What a turn costs ``reader`` as text, with its message framing."""
     return reader.text_tokens(turn_text(turn)) + reader.message_overhead
@@ -181,6 +185,10 @@ def plan_context(
         kept.append((tail[index], cost))
         left -= cost
     plan.tail = kept[::-1]
+    # A tool result whose call the budget cut would reach the provider without its call,
+    # which providers refuse: it goes with its call (unless it is all that is left).
+    while plan.dropped_turns and len(plan.tail) > 1 and _is_tool_result(plan.tail[0][0]):
+        plan.dropped_turns.append(plan.tail.pop(0)[0].id)
     plan.raw_tokens = sum(cost for _, cost in plan.tail)
     live = [v for v in views if v.segment.tier != FORGOTTEN]
     for view in views:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from optical_memory import DecayPolicy, readers
-from optical_memory.assembly import SegmentView, plan_context
+from optical_memory.assembly import SegmentView, plan_context, turn_cost
 from optical_memory.errors import ContextBudgetError, InvalidMessageError, InvalidSettingError
 from optical_memory.facts import extract_facts
 from optical_memory.messages import openai_message, turn_text, turns_from_messages
@@ -114,6 +114,23 @@ def test_budget_errors_name_both_sizes() -> None:
     turns = turns_from_messages([("user", "long " * 500)])
     with pytest.raises(ContextBudgetError, match="budget of 10"):
         plan_context(profile, [], turns, budget=10, facts_share=0.1)
+
+
+def test_a_budget_never_keeps_a_tool_result_without_its_call() -> None:
+    profile = readers.get("openai")
+    call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    turns = turns_from_messages(
+        [
+            {"role": "user", "content": "question " * 200},
+            {"role": "assistant", "content": "", "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "result " * 60},
+            {"role": "assistant", "content": "answer " * 60},
+        ]
+    )
+    budget = sum(turn_cost(profile, t) for t in turns[2:]) + 1  # the call does not fit
+    plan = plan_context(profile, [], turns, budget=budget, facts_share=0.1)
+    assert [turn.id for turn, _ in plan.tail] == [turns[3].id]
+    assert plan.dropped_turns == [turns[0].id, turns[1].id, turns[2].id]
 
 
 def _view(number: int, tier: str, *, text_tokens: int = 900) -> SegmentView:
