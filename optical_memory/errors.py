@@ -29,6 +29,13 @@
         InvalidStoreURL(StoreError, ValueError)
       CheckpointError
         CheckpointMismatchError(CheckpointError, ValueError)
+      DocumentError
+        UnreadableDocument
+          EncryptedDocument
+          EmptyDocument
+        UnsupportedDocument(DocumentError, ValueError)
+        TooManyPages(DocumentError, ValueError)
+        DecoderRequired(DocumentError, ValueError)
 
 Errors that are the caller's mistake also subclass ``ValueError``. Errors of the
 libraries underneath (Pillow, onnxruntime, tesseract, Playwright) are translated at
@@ -49,8 +56,12 @@ __all__ = [
     "CorruptRecord",
     "DecayError",
     "DecoderError",
+    "DecoderRequired",
     "DecoderUnavailable",
+    "DocumentError",
+    "EmptyDocument",
     "EncodingUnavailable",
+    "EncryptedDocument",
     "FontNotFoundError",
     "InvalidImageError",
     "InvalidMessageError",
@@ -64,12 +75,15 @@ __all__ = [
     "RenderError",
     "StoreError",
     "StoreUnavailable",
+    "TooManyPages",
     "UnknownDecoderError",
     "UnknownEncodingError",
     "UnknownLanguageError",
     "UnknownPresetError",
     "UnknownReader",
     "UnknownTierError",
+    "UnreadableDocument",
+    "UnsupportedDocument",
 ]
 
 
@@ -186,3 +200,32 @@ class CheckpointError(OpticalMemoryError):
 class CheckpointMismatchError(CheckpointError, ValueError):
     """A checkpoint's tensors do not match the model: lists every missing, unexpected or
     misshapen key."""
+
+
+class DocumentError(OpticalMemoryError):
+    """A document given to :func:`optical_memory.documents.ingest` could not be ingested;
+    the message names the document. Ingestion records it and goes on with the others."""
+
+
+class UnreadableDocument(DocumentError):
+    """A document's bytes are not a readable PDF, image or text (truncated, corrupt)."""
+
+
+class EncryptedDocument(UnreadableDocument):
+    """A PDF is password-protected."""
+
+
+class EmptyDocument(UnreadableDocument):
+    """A document has no bytes or no pages."""
+
+
+class UnsupportedDocument(DocumentError, ValueError):
+    """A document of a kind the RAG front end does not read (by name and content)."""
+
+
+class TooManyPages(DocumentError, ValueError):
+    """A document has more pages than the ingestion's page limit; nothing of it was read."""
+
+
+class DecoderRequired(DocumentError, ValueError):
+    """A document whose pages are images only (a scan, a photo) was given without a decoder."""
