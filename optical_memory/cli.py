@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 from tqdm import tqdm
 
+from optical_memory.cli_documents import ingest_docs
 from optical_memory.cli_memory import COMMANDS, fail, reader_names
 from optical_memory.errors import OpticalMemoryError
 
@@ -205,7 +206,7 @@ def demo(
         typer.echo(f"report written to {page}", err=json_)
 
 
-for _command in COMMANDS:
+for _command in (*COMMANDS, ingest_docs):
     app.command()(_command)
 
 
