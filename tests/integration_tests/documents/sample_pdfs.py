@@ -43,7 +43,7 @@ def text_pdf(path: Path, pages: int) -> Path:
     from optical_memory.renderers.html import find_chromium
 
     sections = "".join(
-        f'<section><p>{html.escape(text)}</p></section>' for text in corpus_excerpts(pages)
+        f"<section><p>{html.escape(text)}</p></section>" for text in corpus_excerpts(pages)
     )
     document = (
         "<!doctype html><html><head><meta charset='utf-8'><style>"
@@ -58,8 +58,11 @@ def text_pdf(path: Path, pages: int) -> Path:
         try:
             page = browser.new_page()
             page.set_content(document)
-            page.pdf(path=str(path), format="A4", margin={"top": "2cm", "bottom": "2cm",
-                                                          "left": "2cm", "right": "2cm"})
+            page.pdf(
+                path=str(path),
+                format="A4",
+                margin={"top": "2cm", "bottom": "2cm", "left": "2cm", "right": "2cm"},
+            )
         finally:
             browser.close()
     return path
@@ -133,8 +136,13 @@ def encrypted_pdf(path: Path, user_password: str = "secret", owner_password: str
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>",
-        b"<< /Filter /Standard /V 1 /R 2 /O <" + o_value.hex().encode() + b"> /U <"
-        + u_value.hex().encode() + b"> /P " + str(permissions).encode() + b" >>",
+        b"<< /Filter /Standard /V 1 /R 2 /O <"
+        + o_value.hex().encode()
+        + b"> /U <"
+        + u_value.hex().encode()
+        + b"> /P "
+        + str(permissions).encode()
+        + b" >>",
     ]
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
