@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from optical_memory.errors import InvalidSettingError, OpticalMemoryError, StoreError
 
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = ["PageDecoder", "PageWriter", "ingest_on_ray", "make_pages"]
 
 _CPU_DECODERS = ("rapidocr", "tesseract")
+_RASTERISE_CPUS = 0.5
 
 
 def ingest_on_ray(
@@ -79,7 +80,11 @@ def ingest_on_ray(
             include_dashboard=False,
             log_to_driver=False,
         )
-    actors = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+    cpus = ray.cluster_resources().get("CPU", 1)  # type: ignore[no-untyped-call]
+    actors = workers or max(1, int(cpus))
+    # The decoder actors hold their CPUs for the whole run: leave a share for the tasks
+    # that rasterise, or a cluster whose every CPU has an actor waits for pages forever.
+    actor_cpus = max(0.1, min(1.0, (cpus - _RASTERISE_CPUS) / actors))
     store = open_store(store_url) if tenant is None else open_store(store_url, tenant=tenant)
     try:
         pages = DocumentPageStore(store)
@@ -89,7 +94,11 @@ def ingest_on_ray(
         if rows:
             dataset = (
                 ray.data.from_items(rows)
-                .flat_map(make_pages, fn_kwargs={"settings": settings, "renderer": renderer})
+                .flat_map(
+                    cast(Any, make_pages),
+                    fn_kwargs={"settings": settings, "renderer": renderer},
+                    num_cpus=_RASTERISE_CPUS,
+                )
                 .map_batches(
                     PageDecoder,
                     fn_constructor_kwargs={
@@ -99,7 +108,7 @@ def ingest_on_ray(
                     },
                     batch_size=batch_size,
                     concurrency=actors,
-                    num_cpus=1,
+                    num_cpus=actor_cpus,
                 )
                 .map_batches(
                     PageWriter,

@@ -23,12 +23,19 @@ from optical_memory.errors import (
     UnsupportedDocument,
 )
 
-__all__ = ["DocumentKind", "DocumentSource", "SourceFailure", "SourceLike", "expand_sources"]
+__all__ = [
+    "DocumentKind",
+    "DocumentSource",
+    "SourceFailure",
+    "SourceLike",
+    "expand_sources",
+    "text_source",
+]
 
 DocumentKind: TypeAlias = Literal["pdf", "image", "html", "markdown", "text"]
 
-SourceLike: TypeAlias = Union[str, "os.PathLike[str]", bytes, tuple[str, bytes]]
-"""A path, a folder, a glob, raw bytes, or ``(name, bytes)``."""
+SourceLike: TypeAlias = Union[str, "os.PathLike[str]", bytes, tuple[str, bytes], "DocumentSource"]
+"""A path, a folder, a glob, raw bytes, ``(name, bytes)``, or a :class:`DocumentSource`."""
 
 _SUFFIXES: dict[str, DocumentKind] = {
     ".pdf": "pdf",
@@ -110,12 +117,15 @@ def expand_sources(
         one bad source does not stop the others).
     """
     items: list[SourceLike]
-    items = [sources] if isinstance(sources, (str, bytes, os.PathLike, tuple)) else list(sources)
+    single = (str, bytes, os.PathLike, tuple, DocumentSource)
+    items = [sources] if isinstance(sources, single) else list(sources)
     found: list[DocumentSource] = []
     failed: list[SourceFailure] = []
     for position, item in enumerate(items):
         try:
-            if isinstance(item, tuple):
+            if isinstance(item, DocumentSource):
+                found.append(item)
+            elif isinstance(item, tuple):
                 name, data = item
                 found.append(_from_bytes(str(name), bytes(data), Path(str(name)).suffix))
             elif isinstance(item, (bytes, bytearray, memoryview)):
@@ -132,6 +142,8 @@ def expand_sources(
 
 
 def _name_of(item: SourceLike, position: int) -> str:
+    if isinstance(item, DocumentSource):
+        return item.name
     if isinstance(item, tuple):
         return str(item[0])
     if isinstance(item, (bytes, bytearray, memoryview)):
@@ -172,6 +184,12 @@ def _from_file(path: Path) -> DocumentSource:
     if not head:
         raise EmptyDocument(f"{path}: the file is empty (0 bytes)")
     return DocumentSource(str(path), _kind(str(path), head, path.suffix), digest.hexdigest(), path)
+
+
+def text_source(name: str, text: str) -> DocumentSource:
+    """A document of plain text, whatever its name says."""
+    data = text.encode("utf-8", "surrogatepass")
+    return DocumentSource(name, "text", hashlib.sha256(data).hexdigest(), data=data)
 
 
 def _from_bytes(name: str, data: bytes, suffix: str) -> DocumentSource:

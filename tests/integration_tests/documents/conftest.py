@@ -17,8 +17,8 @@ __all__ = ["redis_server", "redis_url", "unique_tenant"]
 
 @pytest.fixture(scope="session")
 def pdfs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """``text100`` (Chromium's print of the corpus), ``text2``, ``scan4`` (its first four
-    pages rasterised, no text layer), ``encrypted``, ``truncated`` and ``pages20000``."""
+    """``text100`` (Chromium's print of the corpus), ``text2``, ``scan4`` and ``scan2`` (its
+    first pages rasterised, no text layer), ``encrypted``, ``truncated`` and ``pages20000``."""
     pytest.importorskip("pypdfium2")
     pytest.importorskip("playwright")
     from optical_memory.renderers.html import find_chromium
@@ -31,6 +31,7 @@ def pdfs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "text100": text100,
         "text2": sample_pdfs.text_pdf(folder / "text2.pdf", 2),
         "scan4": sample_pdfs.scanned_pdf(text100, folder / "scan4.pdf", pages=4),
+        "scan2": sample_pdfs.scanned_pdf(text100, folder / "scan2.pdf", pages=2),
         "encrypted": sample_pdfs.encrypted_pdf(folder / "encrypted.pdf"),
         "truncated": sample_pdfs.truncated_pdf(text100, folder / "truncated.pdf"),
         "pages20000": sample_pdfs.many_pages_pdf(folder / "pages20000.pdf", 20_000),

@@ -70,7 +70,8 @@ def test_text_layer_pdf_killed_at_page_50_resumes_to_exactly_100_pages(
         png = DocumentPageStore(store).image(summary.pages[0].key)
     finally:
         store.close()
-    assert Image.open(io.BytesIO(png)).size == (1190, 1684)  # A4 at 144 dpi
+    width, height = Image.open(io.BytesIO(png)).size
+    assert abs(width - 1190) <= 3 and abs(height - 1684) <= 3  # A4 at 144 dpi
 
 
 def test_scan_killed_mid_run_resumes_with_ocr_text_and_same_pages(
@@ -196,6 +197,6 @@ def test_images_html_markdown_and_bytes(sqlite_url: str, tmp_path: Path, tessera
         "bytes[3]": ["text-born"],
     }
     html_text = summary.pages[0].text
-    assert "Heading\nVisible & kept." in html_text
+    assert "Heading\n\nVisible & kept." in html_text
     assert "hidden" not in html_text
     assert all(item.text == "" for item in summary.pages if item.flow == "image-born")

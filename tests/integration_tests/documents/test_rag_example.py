@@ -41,7 +41,7 @@ def test_example_writes_pages_text_and_summary(tmp_path: Path) -> None:
     assert len(pngs) == summary["pages"] > 2
     assert [name.replace(".png", ".txt") for name in pngs] == texts
     assert (out / "text" / "page.html-p0001.txt").read_text(encoding="utf-8") == (
-        "Title\nBody text."
+        "Title\n\nBody text."
     )
     assert again.returncode == 0
     assert json.loads(again.stdout)["skipped_documents"] == 2
