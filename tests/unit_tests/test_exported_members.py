@@ -144,3 +144,22 @@ def test_langchain_integration_exports() -> None:
     ]
     for name in langchain_integration.__all__:
         assert getattr(langchain_integration, name) is not None
+
+
+def test_documents_exports() -> None:
+    import optical_memory.documents
+
+    assert sorted(optical_memory.documents.__all__) == [
+        "DocumentPageStore",
+        "DocumentSource",
+        "Flow",
+        "IngestFailure",
+        "IngestSettings",
+        "IngestSummary",
+        "IngestedPage",
+        "PageRecord",
+        "SourceLike",
+        "ingest",
+    ]
+    for name in ("DocumentError", "EncryptedDocument", "TooManyPages", "DecoderRequired"):
+        assert name in optical_memory.errors.__all__
