@@ -2,8 +2,10 @@
 
 ``optical-memory ingest-docs PATHS... --store URL`` ingests files, folders and globs into
 a store and prints a summary (``--json`` for JSON); ``--ray`` runs the same ingestion on
-a local Ray instance, ``--ray ADDRESS`` on a cluster. Exit code 0 when every document was
-ingested, 1 when some failed (each listed with its reason), 2 on a library error.
+a local Ray instance, ``--ray-address ADDRESS`` on a cluster (an option with an optional
+value would swallow the next argument, so the address has its own). Exit code 0 when
+every document was ingested, 1 when some failed (each listed with its reason), 2 on a
+library error.
 """
 
 from __future__ import annotations
@@ -38,12 +40,12 @@ def ingest_docs(
     dpi: Annotated[float, typer.Option(help="Resolution PDF pages are rasterised at.")] = 144,
     max_pages: Annotated[int, typer.Option(help="Largest page count of a document.")] = 10_000,
     ray: Annotated[
+        bool, typer.Option("--ray", help="Run on Ray (a local instance unless --ray-address).")
+    ] = False,
+    ray_address: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option(
-            "--ray",
-            flag_value="local",
-            help="Run on Ray: '--ray' starts a local instance, '--ray ADDRESS' joins a cluster"
-            " ('auto', 'ray://head:10001').",
+            help="Ray cluster to join ('auto', 'ray://head:10001'); implies --ray.",
         ),
     ] = None,
     workers: Annotated[
@@ -71,7 +73,7 @@ def ingest_docs(
             dpi=dpi,
             max_pages=max_pages,
             progress=progress,
-            ray_address=ray,
+            ray_address=ray_address or ("local" if ray else None),
             ray_workers=workers,
         )
     except OpticalMemoryError as exc:
