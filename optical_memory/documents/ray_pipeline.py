@@ -109,6 +109,9 @@ def ingest_on_ray(
                     batch_size=batch_size,
                     concurrency=actors,
                     num_cpus=actor_cpus,
+                    # one core per actor: OpenMP engines (Tesseract) left to size their own
+                    # thread pools spin against each other, 5x slower on 2 cores
+                    runtime_env={"env_vars": {"OMP_THREAD_LIMIT": "1", "OMP_NUM_THREADS": "1"}},
                 )
                 .map_batches(
                     PageWriter,
