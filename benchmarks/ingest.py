@@ -16,9 +16,10 @@ Runs, each into a fresh tenant of a Redis store the script starts itself:
   one-process time over this;
 - ``image-born+rapidocr`` on ``--rapidocr-pages`` pages, one process and Ray.
 
-Tesseract runs single-threaded per page (OMP_THREAD_LIMIT=1); RapidOCR's onnxruntime gets
-one thread per worker (Ray actors) or per core (one process), so every run uses the same
-two cores. Prints JSON to stdout.
+Tesseract runs single-threaded per page (OMP_THREAD_LIMIT=1, set for the whole run; left to
+size its own OpenMP pool, one worker ran 5x slower on this shared machine). RapidOCR's
+onnxruntime uses every core for one page in one process (it has no thread setting), so its
+one-process run is not a one-core run. Prints JSON to stdout.
 
 Usage: python benchmarks/ingest.py [--pages 100] [--rapidocr-pages 8] > results/ingest.json
 """
@@ -95,6 +96,7 @@ def bare_loop(pdf: Path, decoder: TesseractDecoder, dpi: float, batch: int) -> d
 
 
 def main() -> None:
+    os.environ["OMP_THREAD_LIMIT"] = "1"  # equal threads per worker in every run (see above)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=int, default=100)
     parser.add_argument("--rapidocr-pages", type=int, default=8)
