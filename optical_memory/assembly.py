@@ -136,7 +136,9 @@ def _options(reader: ReaderProfile, view: SegmentView) -> list[_Option]:
         return [text]
     labels = _labels_cost(reader, view)
     pages = [_Option("pages", _page_cost(reader, view, labels=labels))]
-    pages += [_Option("pages", _page_cost(reader, view, t, labels), t) for t in view.smaller_tiers]
+    pages += [
+        _Option("pages", _page_cost(reader, view, t, labels), t) for t in view.smaller_tiers
+    ]
     cheaper = [option for option in pages if option.cost < text.cost]  # the break-even gate
     if not cheaper or text.cost <= pages[0].cost:
         return [text, *cheaper]

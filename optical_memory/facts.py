@@ -20,7 +20,9 @@ import re
 
 __all__ = ["extract_facts"]
 
-_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"  # January, Jan.
+_MONTH = (
+    r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"  # January, Jan.
+)
 _STREET = (
     r"(?:Street|St|Avenue|Ave|Road|Rd|Way|Lane|Ln|Close|Drive|Dr|Boulevard|Blvd|Place|Pl"
     r"|Square|Sq|Court|Ct|Terrace|Crescent|Gardens|Row|Hill|Park|Parade|Quay|Strasse|Straße)"

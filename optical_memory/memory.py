@@ -79,7 +79,6 @@ __all__ = [
 class CorruptPageWarning(UserWarning):
     """A stored page was corrupt; ``context()`` drew the segment again from its turns."""
 
-
 _ENCODINGS = ("cl100k_base", "o200k_base")
 DEFAULT_READERS = ("deepseek-ocr", "anthropic")
 _VIEWS_KEPT = 50_000  # segment views for planning contexts, a few hundred bytes each

@@ -195,7 +195,9 @@ def _corrupt_every_page(store_url: str) -> int:
     return len(keys)
 
 
-def test_corrupt_pages_are_drawn_again_from_their_turns(store_url: str, unique_tenant: str) -> None:
+def test_corrupt_pages_are_drawn_again_from_their_turns(
+    store_url: str, unique_tenant: str
+) -> None:
     from optical_memory.errors import CorruptRecord
     from optical_memory.memory import CorruptPageWarning
 
