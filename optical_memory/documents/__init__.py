@@ -19,11 +19,11 @@ Example:
 
 from __future__ import annotations
 
-from .formats import Flow
-from .ingestion import IngestSettings, ingest
-from .page_store import DocumentPageStore, PageRecord
-from .sources import DocumentSource, SourceLike
-from .summary import IngestedPage, IngestFailure, IngestSummary
+from optical_memory.documents.formats import Flow
+from optical_memory.documents.ingestion import IngestSettings, ingest
+from optical_memory.documents.page_store import DocumentPageStore, PageRecord
+from optical_memory.documents.sources import DocumentSource, SourceLike
+from optical_memory.documents.summary import IngestedPage, IngestFailure, IngestSummary
 
 __all__ = [
     "DocumentPageStore",

@@ -22,14 +22,13 @@ from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from PIL import Image
 
+from optical_memory.documents.sources import DocumentSource
 from optical_memory.errors import (
     EmptyDocument,
     EncryptedDocument,
     TooManyPages,
     UnreadableDocument,
 )
-
-from .sources import DocumentSource
 
 if TYPE_CHECKING:
     from optical_memory.renderers import TextRenderer

@@ -18,13 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
+from optical_memory.documents.formats import open_document
+from optical_memory.documents.page_store import DocumentPageStore, PageRecord, profile_id
+from optical_memory.documents.pages import DecoderSpec, finish, prepare, resolve_decoder
+from optical_memory.documents.sources import DocumentSource, SourceLike, expand_sources
+from optical_memory.documents.summary import IngestedPage, IngestFailure, IngestSummary
 from optical_memory.errors import InvalidSettingError, OpticalMemoryError, StoreError
-
-from .formats import open_document
-from .page_store import DocumentPageStore, PageRecord, profile_id
-from .pages import DecoderSpec, finish, prepare, resolve_decoder
-from .sources import DocumentSource, SourceLike, expand_sources
-from .summary import IngestedPage, IngestFailure, IngestSummary
 
 if TYPE_CHECKING:
     from optical_memory.decoders.base import Decoder
@@ -145,7 +144,7 @@ def ingest(
         failures=[IngestFailure(f.name, str(f.error), type(f.error).__name__) for f in bad]
     )
     if ray_address is not None:
-        from .ray_pipeline import ingest_on_ray
+        from optical_memory.documents.ray_pipeline import ingest_on_ray
 
         if not isinstance(store, str):
             raise InvalidSettingError("on Ray, store must be a URL every worker can open")

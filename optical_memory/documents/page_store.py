@@ -28,10 +28,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from optical_memory.documents.formats import Flow
 from optical_memory.errors import CorruptRecord, NotFound
 from optical_memory.store import Store
-
-from .formats import Flow
 
 __all__ = ["DocumentPageStore", "PageRecord", "profile_id"]
 

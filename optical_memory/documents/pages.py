@@ -15,11 +15,10 @@ from typing import TYPE_CHECKING, TypeAlias
 from PIL import Image
 
 from optical_memory.decoders.base import Decoder
+from optical_memory.documents.formats import Flow, SourcePage
+from optical_memory.documents.page_store import PageRecord, tokens_key
 from optical_memory.errors import DecoderRequired
 from optical_memory.metrics import char_accuracy
-
-from .formats import Flow, SourcePage
-from .page_store import PageRecord, tokens_key
 
 if TYPE_CHECKING:
     from optical_memory.vision_encoder import Encoder

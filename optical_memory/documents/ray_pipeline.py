@@ -23,19 +23,23 @@ import pickle
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, cast
 
+from optical_memory.documents.formats import Flow, open_document
+from optical_memory.documents.page_store import DocumentPageStore, encode_page
+from optical_memory.documents.pages import (
+    DecoderSpec,
+    PreparedPage,
+    finish,
+    prepare,
+    resolve_decoder,
+)
+from optical_memory.documents.sources import DocumentSource
+from optical_memory.documents.summary import IngestFailure, IngestSummary
 from optical_memory.errors import InvalidSettingError, OpticalMemoryError, StoreError
 
-from .formats import Flow, open_document
-from .page_store import DocumentPageStore, encode_page
-from .pages import DecoderSpec, PreparedPage, finish, prepare, resolve_decoder
-from .sources import DocumentSource
-from .summary import IngestFailure, IngestSummary
-
 if TYPE_CHECKING:
+    from optical_memory.documents.ingestion import IngestSettings
     from optical_memory.renderers import TextRenderer
     from optical_memory.vision_encoder import Encoder
-
-    from .ingestion import IngestSettings
 
 __all__ = ["PageDecoder", "PageWriter", "ingest_on_ray", "make_pages"]
 
@@ -156,7 +160,7 @@ def _plan(
     batch_size: int,
 ) -> tuple[list[dict[str, Any]], list[tuple[DocumentSource, int]]]:
     """The page batches still to make, and the documents they complete."""
-    from .ingestion import page_summary
+    from optical_memory.documents.ingestion import page_summary
 
     profile = settings.profile
     rows: list[dict[str, Any]] = []
@@ -210,7 +214,7 @@ def _complete(
     summary: IngestSummary,
     errors: dict[str, str],
 ) -> None:
-    from .ingestion import manifest_of, page_summary
+    from optical_memory.documents.ingestion import manifest_of, page_summary
 
     profile = settings.profile
     if source.name in errors:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .formats import Flow
+from optical_memory.documents.formats import Flow
 
 __all__ = ["IngestFailure", "IngestSummary", "IngestedPage"]
 
