@@ -50,3 +50,11 @@ class TestSearchMemoryTool(_WithMemory, ToolsUnitTests):
     @property
     def tool_invoke_params_example(self) -> dict[str, Any]:
         return {"query": "invoice INV-10007"}
+
+
+def test_the_model_sees_the_tools_by_the_names_the_middleware_documents(tmp_path: Path) -> None:
+    with OpticalMemory(f"sqlite:///{tmp_path / 'memory.db'}") as memory:
+        recall, search = RecallSegmentTool(memory=memory), SearchMemoryTool(memory=memory)
+        assert (recall.name, search.name) == ("recall_segment", "search_memory")
+        assert "segment" in recall.description and set(recall.args) == {"segment_id"}
+        assert set(search.args) == {"query", "limit"}
