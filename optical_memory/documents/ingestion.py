@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
-from optical_memory.documents.formats import open_document
+from optical_memory.documents.formats import OpenedDocument, open_document
 from optical_memory.documents.page_store import DocumentPageStore, PageRecord, profile_id
 from optical_memory.documents.pages import DecoderSpec, finish, prepare, resolve_decoder
 from optical_memory.documents.sources import DocumentSource, SourceLike, expand_sources
@@ -77,6 +77,14 @@ class IngestSettings:
 
         style = page_style(readers.get(self.reader))
         return (renderer or style.renderer()), style.top
+
+    def open(self, source: DocumentSource, renderer: TextRenderer | None) -> OpenedDocument:
+        """Open ``source`` at these settings (text-born ones drawn by ``renderer``, else
+        the reader's page style) and count its pages."""
+        page_renderer, tier = self.page_renderer(renderer)
+        return open_document(
+            source, dpi=self.dpi, max_pages=self.max_pages, renderer=page_renderer, tier=tier
+        )
 
 
 def ingest(
@@ -200,14 +208,7 @@ def _ingest_one(
             summary.pages.extend(page_summary(record, source.name) for record in records)
             summary.skipped += 1
             return
-        page_renderer, tier = settings.page_renderer(renderer)
-        document = open_document(
-            source,
-            dpi=settings.dpi,
-            max_pages=settings.max_pages,
-            renderer=page_renderer,
-            tier=tier,
-        )
+        document = settings.open(source, renderer)
         try:
             todo = sorted(set(range(1, document.page_count + 1)) - pages.stored_pages(
                 source.sha256, profile

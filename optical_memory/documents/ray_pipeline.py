@@ -23,7 +23,7 @@ import pickle
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, cast
 
-from optical_memory.documents.formats import Flow, open_document
+from optical_memory.documents.formats import Flow
 from optical_memory.documents.page_store import DocumentPageStore, encode_page
 from optical_memory.documents.pages import (
     DecoderSpec,
@@ -165,7 +165,8 @@ def _plan(
     profile = settings.profile
     rows: list[dict[str, Any]] = []
     planned: list[tuple[DocumentSource, int]] = []
-    page_renderer, tier = settings.page_renderer(renderer)
+    # Drawn once for every document (the reader's page style unless one is given).
+    page_renderer, _ = settings.page_renderer(renderer)
     for source in found:
         try:
             manifest = pages.manifest(source.sha256, profile)
@@ -174,13 +175,7 @@ def _plan(
                 summary.pages.extend(page_summary(record, source.name) for record in records)
                 summary.skipped += 1
                 continue
-            document = open_document(
-                source,
-                dpi=settings.dpi,
-                max_pages=settings.max_pages,
-                renderer=page_renderer,
-                tier=tier,
-            )
+            document = settings.open(source, page_renderer)
             count = document.page_count
             document.close()
         except StoreError:
@@ -242,14 +237,7 @@ def make_pages(
     )
     numbers = [int(number) for number in row["numbers"]]
     try:
-        page_renderer, tier = settings.page_renderer(renderer)
-        document = open_document(
-            source,
-            dpi=settings.dpi,
-            max_pages=settings.max_pages,
-            renderer=page_renderer,
-            tier=tier,
-        )
+        document = settings.open(source, renderer)
         try:
             prepared = [prepare(page) for page in document.pages(numbers)]
         finally:
